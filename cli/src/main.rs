@@ -1,0 +1,2 @@
+//! The `runlog` command-line tool.
+fn main() {}

@@ -1,0 +1,298 @@
+//! The store: one SQLite file, its schema, and the one writer thread per process that writes it.
+//!
+//! [`Store`] is a cheap handle (clone it freely). Opening the same path twice in one process returns handles to the
+//! same writer, so a process never has two write connections to one file. Reading goes through [`crate::Reader`],
+//! which [`Store::reader`] hands out and which also works on its own, read-only, for tools that must not write.
+
+mod conn;
+pub(crate) mod schema;
+pub(crate) mod writer;
+
+pub use schema::{APPEND_ONLY_TABLES, SCHEMA_VERSION};
+pub use writer::{CHANNEL_CAPACITY, GROUP_MAX_RECORDS};
+
+use crate::error::{Error, Result};
+use crate::read::Reader;
+use crate::run::Run;
+use crate::types::StoreId;
+use crossbeam_channel::Sender;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+use writer::{Msg, Writer, WriterConfig};
+
+pub(crate) use conn::open_ro;
+
+/// Environment variable naming the store file ([`Store::open_default`], [`Run::from_env`]).
+pub const ENV_STORE: &str = "RUNLOG_STORE";
+/// The store file used when `RUNLOG_STORE` is not set.
+pub const DEFAULT_STORE_FILE: &str = "runlog.db";
+/// How many heartbeat intervals may pass before a run that has not ended is shown as crashed.
+pub const STALE_AFTER_INTERVALS: i64 = 3;
+/// Default group-commit interval.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Default heartbeat interval: a dead run shows as crashed after `STALE_AFTER_INTERVALS` of these (15 s).
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// When a log call's data is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Log calls return at once; the writer commits in groups every flush interval. A process crash loses at most
+    /// the points logged since the last commit (or since the last `flush()`, which waits for one). The default.
+    #[default]
+    Buffered,
+    /// Every log call returns only once its data is committed (survives a crash of the process).
+    EveryCall,
+    /// Every log call returns only once its data is committed and fsynced (survives power loss).
+    Fsync,
+}
+
+/// Options for opening a store; every setter documents its default.
+#[derive(Debug, Clone)]
+pub struct StoreBuilder {
+    path: PathBuf,
+    durability: Durability,
+    flush_interval: Duration,
+    heartbeat_interval: Duration,
+}
+
+impl StoreBuilder {
+    /// When log calls are durable. Default: [`Durability::Buffered`].
+    pub fn durability(&mut self, d: Durability) -> &mut Self {
+        self.durability = d;
+        self
+    }
+
+    /// How often the writer commits buffered data. Default: 100 ms.
+    pub fn flush_interval(&mut self, d: Duration) -> &mut Self {
+        self.flush_interval = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// How often the writer records that its runs are alive. Default: 5 s; a run whose process died shows as
+    /// crashed after [`STALE_AFTER_INTERVALS`] intervals.
+    pub fn heartbeat_interval(&mut self, d: Duration) -> &mut Self {
+        self.heartbeat_interval = d.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Opens (creating if needed) the store. If this process already has the file open, the existing writer is shared
+    /// and these options are those of the first opening.
+    pub fn open(&self) -> Result<Store> {
+        let canonical = canonical_path(&self.path)?;
+        let mut open = registry().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(inner) = open.get(&canonical).and_then(Weak::upgrade) {
+            return Ok(Store { inner });
+        }
+        let fsync = self.durability == Durability::Fsync;
+        writer::prepare(&canonical, fsync)?;
+        let reader = Reader::open_unchecked(&canonical)?;
+        let store_id = reader.store_id()?;
+        let failed = Arc::new(OnceLock::new());
+        let cfg = WriterConfig {
+            path: canonical.clone(),
+            flush_interval: self.flush_interval,
+            heartbeat_interval: self.heartbeat_interval,
+            fsync,
+        };
+        let (tx, handle) = Writer::spawn(cfg, failed.clone())?;
+        let inner = Arc::new(StoreInner {
+            path: canonical.clone(),
+            store_id,
+            durability: self.durability,
+            tx,
+            failed,
+            writer: Mutex::new(Some(handle)),
+            reader,
+        });
+        open.retain(|_, w| w.strong_count() > 0);
+        open.insert(canonical, Arc::downgrade(&inner));
+        Ok(Store { inner })
+    }
+}
+
+fn registry() -> &'static Mutex<HashMap<PathBuf, Weak<StoreInner>>> {
+    static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<StoreInner>>>> = OnceLock::new();
+    OPEN.get_or_init(Default::default)
+}
+
+/// The absolute path of a store file that may not exist yet (its directory must).
+fn canonical_path(path: &Path) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::invalid(format!("store path {} does not name a file", path.display())))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let dir = dir.canonicalize().map_err(|e| {
+        Error::NotFound(format!("directory {} of store {} is not usable: {e}", dir.display(), path.display()))
+    })?;
+    Ok(dir.join(name))
+}
+
+pub(crate) struct StoreInner {
+    pub(crate) path: PathBuf,
+    pub(crate) store_id: StoreId,
+    pub(crate) durability: Durability,
+    tx: Sender<Msg>,
+    failed: Arc<OnceLock<String>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pub(crate) reader: Reader,
+}
+
+impl StoreInner {
+    /// Fails fast once the writer has failed (sticky error).
+    #[inline]
+    pub(crate) fn check(&self) -> Result<()> {
+        match self.failed.get() {
+            None => Ok(()),
+            Some(e) => Err(Error::WriterFailed(e.clone())),
+        }
+    }
+
+    /// Hands a message to the writer, waiting while its queue is full (back-pressure).
+    pub(crate) fn send(&self, m: Msg) -> Result<()> {
+        self.tx.send(m).map_err(|_| self.stopped())
+    }
+
+    fn stopped(&self) -> Error {
+        match self.failed.get() {
+            Some(e) => Error::WriterFailed(e.clone()),
+            None => Error::WriterFailed("the writer thread is gone".into()),
+        }
+    }
+
+    /// Sends a message carrying a reply channel and waits for the answer.
+    pub(crate) fn call<T>(&self, make: impl FnOnce(Sender<Result<T>>) -> Msg) -> Result<T> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.send(make(tx))?;
+        rx.recv().map_err(|_| self.stopped())?
+    }
+
+    pub(crate) fn flush(&self) -> Result<()> {
+        self.check()?;
+        self.call(Msg::Flush)
+    }
+}
+
+impl Drop for StoreInner {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Msg::Shutdown);
+        if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// A runlog store: one SQLite file. Cheap to clone; all clones share one writer thread.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<StoreInner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.inner.path).field("id", &self.inner.store_id).finish()
+    }
+}
+
+impl Store {
+    /// Options for opening the store at `path`.
+    pub fn builder(path: impl AsRef<Path>) -> StoreBuilder {
+        StoreBuilder {
+            path: path.as_ref().to_path_buf(),
+            durability: Durability::default(),
+            flush_interval: DEFAULT_FLUSH_INTERVAL,
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+        }
+    }
+
+    /// Opens (creating if needed) the store at `path` with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::builder(path).open()
+    }
+
+    /// Opens the store named by `$RUNLOG_STORE`, or `./runlog.db`.
+    pub fn open_default() -> Result<Store> {
+        Store::open(default_path())
+    }
+
+    /// The store's id, made when the file was created.
+    pub fn id(&self) -> &StoreId {
+        &self.inner.store_id
+    }
+
+    /// The absolute path of the file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Starts a run in `experiment` (created if new), named after its id. See [`Store::start_named_run`].
+    pub fn start_run(&self, experiment: &str) -> Result<Run> {
+        Run::start(self, experiment, None, None)
+    }
+
+    /// Starts a run with a display name.
+    pub fn start_named_run(&self, experiment: &str, name: &str) -> Result<Run> {
+        Run::start(self, experiment, Some(name), None)
+    }
+
+    /// Waits until everything logged before this call, by any run of this process, is committed.
+    ///
+    /// # Blocking
+    /// Waits for one commit of the writer thread (about a millisecond, longer while another process writes).
+    pub fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    /// The read API on this store.
+    pub fn reader(&self) -> &Reader {
+        &self.inner.reader
+    }
+
+    /// Inserts sync bookkeeping (acknowledgements, rejections, uploaded blobs, events) for the sync agent. Only the
+    /// append-only `sync_*` tables are accepted; the row is committed with the writer's next group (call
+    /// [`Store::flush`] to wait for it).
+    pub fn append_sync_row(&self, table: &str, columns: &[&str], values: Vec<SyncValue>) -> Result<()> {
+        const TABLES: [&str; 4] = ["sync_acks", "sync_rejections", "sync_blobs", "sync_events"];
+        if !TABLES.contains(&table) {
+            return Err(Error::invalid(format!("table {table:?} is not a sync table (one of {TABLES:?})")));
+        }
+        if columns.len() != values.len()
+            || columns.is_empty()
+            || !columns.iter().all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        {
+            return Err(Error::invalid(format!("bad columns {columns:?} for {} values", values.len())));
+        }
+        self.inner.check()?;
+        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!("INSERT INTO {table}({}) VALUES ({})", columns.join(", "), marks.join(", "));
+        let vals = values
+            .into_iter()
+            .map(|v| match v {
+                SyncValue::Int(i) => rusqlite::types::Value::Integer(i),
+                SyncValue::Text(t) => rusqlite::types::Value::Text(t),
+            })
+            .collect();
+        self.inner.send(Msg::Sql(sql, vals))
+    }
+}
+
+/// A value of a sync bookkeeping row ([`Store::append_sync_row`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncValue {
+    /// An integer column.
+    Int(i64),
+    /// A text column.
+    Text(String),
+}
+
+/// `$RUNLOG_STORE`, or `runlog.db` in the current directory.
+pub fn default_path() -> PathBuf {
+    match std::env::var_os(ENV_STORE) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_STORE_FILE),
+    }
+}

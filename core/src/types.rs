@@ -1,0 +1,241 @@
+//! Identifiers and values shared by the writer, the read API and (through the raw record API) the sync agent.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A run's global id: a UUID v7 in 32 lowercase hex digits, time-ordered so listings sort by creation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(pub(crate) String);
+
+impl RunId {
+    pub(crate) fn new() -> RunId {
+        RunId(uuid::Uuid::now_v7().simple().to_string())
+    }
+
+    /// Parses a run id given in full (32 hex digits).
+    pub fn parse(s: &str) -> crate::Result<RunId> {
+        if s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(RunId(s.to_ascii_lowercase()))
+        } else {
+            Err(crate::Error::invalid(format!("run id {s:?} is not 32 hexadecimal digits")))
+        }
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A store's id, made once when the file is created: with a record's sequence it names the record everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct StoreId(pub(crate) String);
+
+impl StoreId {
+    /// The id as text (32 hex digits).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for StoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The blake3 hash of a blob's bytes, as 64 lowercase hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlobHash(pub(crate) String);
+
+impl BlobHash {
+    /// Hashes bytes.
+    pub fn of(bytes: &[u8]) -> BlobHash {
+        BlobHash(blake3::hash(bytes).to_hex().to_string())
+    }
+
+    /// Parses 64 hex digits.
+    pub fn parse(s: &str) -> crate::Result<BlobHash> {
+        if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(BlobHash(s.to_ascii_lowercase()))
+        } else {
+            Err(crate::Error::invalid(format!("blob hash {s:?} is not 64 hexadecimal digits")))
+        }
+    }
+
+    /// The hash as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BlobHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A typed value of a row, a table cell or a param.
+///
+/// Serialized untagged: msgpack keeps integers, floats, booleans and strings apart, so a value reads back with its type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// A boolean.
+    Bool(bool),
+    /// A signed integer.
+    I64(i64),
+    /// A float; NaN and infinities are kept as they are.
+    F64(f64),
+    /// A string.
+    Str(String),
+}
+
+impl Value {
+    /// The value as a float, if it is numeric (booleans count as 0 and 1).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::F64(v) => Some(*v),
+            Value::I64(v) => Some(*v as f64),
+            Value::Bool(b) => Some(f64::from(u8::from(*b))),
+            Value::Str(_) => None,
+        }
+    }
+
+    /// Same value, with NaN equal to NaN: what "read back exactly" means.
+    pub fn same(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits() || a == b,
+            (a, b) => a == b,
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::I64(v) => write!(f, "{v}"),
+            Value::F64(v) => write!(f, "{v}"),
+            Value::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::F64(v)
+    }
+}
+impl From<f32> for Value {
+    fn from(v: f32) -> Self {
+        Value::F64(f64::from(v))
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::I64(v)
+    }
+}
+impl From<i32> for Value {
+    fn from(v: i32) -> Self {
+        Value::I64(i64::from(v))
+    }
+}
+impl From<u32> for Value {
+    fn from(v: u32) -> Self {
+        Value::I64(i64::from(v))
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Value::Str(v.to_string())
+    }
+}
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Value::Str(v)
+    }
+}
+
+/// One point of a scalar series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// The step (automatic per name, or given with `log_at`).
+    pub step: i64,
+    /// When it was logged, in milliseconds since the Unix epoch.
+    pub timestamp_ms: i64,
+    /// The value, NaN and infinities included.
+    pub value: f64,
+}
+
+/// The lifecycle of a run, derived on read from its status events and heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started and its writer is alive.
+    Running,
+    /// Ended with `complete()`.
+    Completed,
+    /// Ended with `fail(reason)` or a panic.
+    Failed,
+    /// Ended with `cancel()` (or Ctrl-C under `runlog exec`).
+    Cancelled,
+    /// Not ended, and no writer has written its heartbeat for longer than the stale interval.
+    Crashed,
+}
+
+impl RunStatus {
+    /// The lowercase name (`running`, `completed`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Crashed => "crashed",
+        }
+    }
+
+    /// Parses the lowercase name.
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        Some(match s {
+            "running" => RunStatus::Running,
+            "completed" => RunStatus::Completed,
+            "failed" => RunStatus::Failed,
+            "cancelled" => RunStatus::Cancelled,
+            "crashed" => RunStatus::Crashed,
+            _ => return None,
+        })
+    }
+
+    /// Whether the run has ended.
+    pub fn is_terminal(self) -> bool {
+        !matches!(self, RunStatus::Running)
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}

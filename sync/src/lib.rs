@@ -1,0 +1,1 @@
+//! runlog-sync: the wire format, the sync agent and the workspace server.
