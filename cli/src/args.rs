@@ -1,0 +1,54 @@
+//! The command line's raw shape (clap). Validation beyond parsing happens in the subcommands.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// runlog: a local-first metric store for ML training.
+#[derive(Debug, Parser)]
+#[command(name = "runlog", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The store file (default: $RUNLOG_STORE, else ./runlog.db).
+    #[arg(long, global = true, env = "RUNLOG_STORE")]
+    pub store: Option<PathBuf>,
+    /// Never colour the output (colour is only used on a terminal, and never when NO_COLOR is set).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands; each one's arguments live in its module.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List experiments and runs.
+    Ls(crate::cmd::ls::Args),
+    /// Show one run: params, tags, properties, metrics, images, files, children, log tail.
+    Show(crate::cmd::show::Args),
+    /// Print a run's series.
+    Metrics(crate::cmd::metrics::Args),
+    /// Draw a run's series in the terminal or into a PNG.
+    Plot(crate::cmd::plot::Args),
+    /// Export a run's series as CSV, JSON lines or Parquet.
+    Export(crate::cmd::export::Args),
+    /// Run a command as a run: capture its output, pass it the run, end the run from its exit code.
+    Exec(crate::cmd::exec::Args),
+    /// Log from any language: JSON lines on stdin.
+    Log(crate::cmd::log::Args),
+    /// Serve the local web UI.
+    Ui(crate::cmd::ui::Args),
+    /// Serve a workspace that agents sync into.
+    Serve(crate::cmd::serve::Args),
+    /// Administer a workspace server's data directory (workspaces, tokens).
+    Admin(crate::cmd::admin::Args),
+    /// Upload what the remotes have not acknowledged, once.
+    Sync(crate::cmd::sync::Args),
+    /// Keep syncing stores as they grow.
+    Agent(crate::cmd::agent::Args),
+    /// Manage remotes.
+    Remote(crate::cmd::remote::Args),
+    /// Show sync status per remote.
+    Status(crate::cmd::status::Args),
+    /// Move unsynced data through a file (air-gapped transfer).
+    Bundle(crate::cmd::bundle::Args),
+}
