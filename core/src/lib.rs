@@ -34,5 +34,5 @@ pub use limits::Limits;
 pub use read::{Entry, ExperimentInfo, MetricInfo, MetricKind, MetricSummary, RawRecord, Reader, RunInfo};
 pub use record::{FileRef, ImageFormat, ImageRef, Kind, LogLine, Row, Table, Text};
 pub use run::{ENV_RUN_ID, ImageSource, Run};
-pub use store::{Durability, ENV_STORE, Store, StoreBuilder, SyncValue};
+pub use store::{Durability, ENV_STORE, RunObserver, Store, StoreBuilder, SyncValue};
 pub use types::{BlobHash, Point, RunId, RunStatus, StoreId, Value, now_ms};

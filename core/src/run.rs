@@ -144,6 +144,9 @@ impl Run {
         if parent.is_none() {
             run.make_active();
         }
+        if let Some(o) = store.observer() {
+            o.run_started(&run);
+        }
         Ok(run)
     }
 
@@ -207,6 +210,9 @@ impl Run {
         install_panic_hook();
         let run = Run::from_parts(store, rid, id.clone(), info.experiment, info.name, buffers, false);
         *run.shared.counters.lock().unwrap_or_else(|e| e.into_inner()) = counters;
+        if let Some(o) = store.observer() {
+            o.run_started(&run);
+        }
         Ok(run)
     }
 
@@ -555,7 +561,11 @@ impl Run {
         self.shared.store.inner.check()?;
         self.shared.buffers.ended.store(true, Ordering::Release);
         self.shared.store.inner.send(Msg::Record(self.pending(Kind::Status, "", None, record::encode(&body))))?;
-        self.flush()
+        self.flush()?;
+        if let Some(o) = self.shared.store.observer() {
+            o.run_ended(self);
+        }
+        Ok(())
     }
 
     /// Waits until everything logged before this call is committed.

@@ -105,6 +105,7 @@ impl StoreBuilder {
             failed,
             writer: Mutex::new(Some(handle)),
             reader,
+            observer: std::sync::RwLock::new(None),
         });
         open.retain(|_, w| w.strong_count() > 0);
         open.insert(canonical, Arc::downgrade(&inner));
@@ -132,7 +133,17 @@ fn canonical_path(path: &Path) -> Result<PathBuf> {
     Ok(dir.join(name))
 }
 
+/// Hears about runs starting and ending: how the sync crate starts its background agent without the core knowing
+/// anything about the network. Set with [`Store::set_observer`].
+pub trait RunObserver: Send + Sync {
+    /// A run of this process started (or attached). Must return quickly.
+    fn run_started(&self, run: &Run);
+    /// A run of this process ended and its data is committed. May block for a bounded time (a sync grace period).
+    fn run_ended(&self, run: &Run);
+}
+
 pub(crate) struct StoreInner {
+    pub(crate) observer: std::sync::RwLock<Option<Arc<dyn RunObserver>>>,
     pub(crate) path: PathBuf,
     pub(crate) store_id: StoreId,
     pub(crate) durability: Durability,
@@ -245,6 +256,15 @@ impl Store {
     /// Waits for one commit of the writer thread (about a millisecond, longer while another process writes).
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+
+    /// Installs the observer told about runs starting and ending in this process (replacing any earlier one).
+    pub fn set_observer(&self, observer: Arc<dyn RunObserver>) {
+        *self.inner.observer.write().unwrap_or_else(|e| e.into_inner()) = Some(observer);
+    }
+
+    pub(crate) fn observer(&self) -> Option<Arc<dyn RunObserver>> {
+        self.inner.observer.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The read API on this store.
