@@ -16,24 +16,39 @@ pub const LOG_STREAM: &str = "log";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TracingLayer;
 
-struct MessageVisitor(String);
+/// Collects an event's message and its other fields (`message k=v k=v`).
+#[derive(Default)]
+struct MessageVisitor {
+    message: String,
+    fields: String,
+}
+
+impl MessageVisitor {
+    fn line(self) -> String {
+        match (self.message.is_empty(), self.fields.is_empty()) {
+            (_, true) => self.message,
+            (true, false) => self.fields,
+            (false, false) => format!("{} {}", self.message, self.fields),
+        }
+    }
+}
 
 impl Visit for MessageVisitor {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "message" {
-            let _ = write!(self.0, "{value:?}");
-            return;
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let sep = if self.fields.is_empty() { "" } else { " " };
+            let _ = write!(self.fields, "{sep}{}={value:?}", field.name());
         }
-        let sep = if self.0.is_empty() { "" } else { " " };
-        let _ = write!(self.0, "{sep}{}={value:?}", field.name());
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
-            self.0.push_str(value);
+            self.message.push_str(value);
         } else {
-            let sep = if self.0.is_empty() { "" } else { " " };
-            let _ = write!(self.0, "{sep}{}={value}", field.name());
+            let sep = if self.fields.is_empty() { "" } else { " " };
+            let _ = write!(self.fields, "{sep}{}={value}", field.name());
         }
     }
 }
@@ -46,9 +61,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
             return;
         }
         if let Some(run) = Run::active() {
-            let mut v = MessageVisitor(String::new());
+            let mut v = MessageVisitor::default();
             event.record(&mut v);
-            let _ = run.log_line(LOG_STREAM, meta.level().as_str(), meta.target(), &v.0);
+            let _ = run.log_line(LOG_STREAM, meta.level().as_str(), meta.target(), &v.line());
         }
     }
 }

@@ -614,7 +614,9 @@ fn check_image(name: &str, bytes: &[u8], l: &Limits) -> Result<(ImageFormat, u32
         Ok(imagesize::ImageType::Png) => ImageFormat::Png,
         Ok(imagesize::ImageType::Jpeg) => ImageFormat::Jpeg,
         Ok(other) => {
-            return Err(Error::invalid(format!("image {name:?} is {other:?}; runlog accepts PNG and JPEG")));
+            return Err(Error::invalid(format!(
+                "image {name:?} is {other:?}, not PNG or JPEG (the formats runlog accepts)"
+            )));
         }
         Err(_) => {
             let head: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();

@@ -1,0 +1,59 @@
+//! Many processes and threads write one file at once: everything lands, exactly once, nobody sees "database is locked".
+
+use crate::util::{temp_store, worker};
+use runlog::{RunStatus, Store};
+
+const PROCESSES: usize = 8;
+const THREADS: usize = 4;
+const POINTS: i64 = 100_000;
+
+#[test]
+fn eight_processes_times_four_threads_land_every_point_once() {
+    let t = temp_store();
+    let store = Store::open(&t.path).expect("open");
+    let run = store.start_run("ddp").expect("run");
+    run.flush().expect("flush");
+    let children: Vec<_> = (0..PROCESSES)
+        .map(|_| {
+            worker()
+                .args(["load", &THREADS.to_string(), &POINTS.to_string()])
+                .env("RUNLOG_STORE", &t.path)
+                .env("RUNLOG_RUN_ID", run.id().as_str())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for mut c in children {
+        pids.push(c.id());
+        let status = c.wait().expect("wait");
+        assert!(status.success(), "worker {} failed: {status}", pids.last().copied().unwrap_or(0));
+    }
+    run.complete().expect("complete");
+    let r = store.reader();
+    let metrics = r.metrics(run.id()).expect("metrics");
+    assert_eq!(metrics.len(), PROCESSES * THREADS);
+    for pid in pids {
+        for th in 0..THREADS {
+            let name = format!("p{pid}/t{th}");
+            let pts = r.series(run.id(), &name).expect("series");
+            assert_eq!(pts.len() as i64, POINTS, "{name}");
+            assert!(pts.iter().enumerate().all(|(i, p)| p.step == i as i64 && p.value == i as f64), "{name}");
+        }
+    }
+    assert_eq!(r.run(run.id()).expect("info").status, RunStatus::Completed);
+}
+
+#[test]
+fn processes_creating_a_fresh_file_at_once_all_succeed() {
+    let t = temp_store();
+    let children: Vec<_> =
+        (0..8).map(|_| worker().args(["open", &t.path.display().to_string()]).spawn().expect("spawn")).collect();
+    for mut c in children {
+        assert!(c.wait().expect("wait").success());
+    }
+    let r = runlog::Reader::open(&t.path).expect("reader");
+    let runs = r.runs().expect("runs");
+    assert_eq!(runs.len(), 8);
+    assert!(runs.iter().all(|x| x.status == RunStatus::Completed));
+}
