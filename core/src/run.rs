@@ -10,7 +10,7 @@ use crate::limits::Limits;
 use crate::record::{self, FileRef, ImageFormat, ImageRef, Kind, LogLine, Row, RunStarted, StatusChange, Table, Text};
 use crate::store::writer::{Msg, NewRun, Pending, RunBuffers, SeriesBuf, SeriesSet};
 use crate::store::{Durability, ENV_STORE, Store};
-use crate::types::{BlobHash, Point, RunId, RunStatus, Value, now_ms};
+use crate::types::{BlobHash, Point, RunId, RunStatus, Value, fast_now_ms, now_ms};
 use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -268,7 +268,7 @@ impl Run {
     fn push(&self, name: &str, step: Option<i64>, value: f64) -> Result<()> {
         let sh = &*self.shared;
         sh.store.inner.check()?;
-        let timestamp_ms = now_ms();
+        let timestamp_ms = fast_now_ms();
         let full = {
             let mut set = sh.buffers.series.lock().unwrap_or_else(|e| e.into_inner());
             let i = match set.index.get(name) {
@@ -299,7 +299,7 @@ impl Run {
         let sh = &*self.shared;
         sh.store.inner.check()?;
         sh.limits.check_name("metric name", name)?;
-        let timestamp_ms = now_ms();
+        let timestamp_ms = fast_now_ms();
         let full = {
             let mut set = sh.buffers.series.lock().unwrap_or_else(|e| e.into_inner());
             let i = match set.index.get(name) {

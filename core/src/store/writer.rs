@@ -218,6 +218,7 @@ impl Writer {
     }
 
     fn commit(&mut self, heartbeat: bool) {
+        crate::types::calibrate_clock();
         self.drain_buffers();
         if let Some(err) = self.failed.get() {
             let err = Error::WriterFailed(err.clone());
