@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 /// How long a statement waits for another process's write lock before SQLite gives up (then we retry).
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Page size of new store files, in bytes.
-pub(crate) const PAGE_SIZE: i64 = 16_384;
+pub(crate) const PAGE_SIZE: i64 = 8_192;
 /// How long opening retries `SQLITE_BUSY` before it reports it.
 const OPEN_RETRY_FOR: Duration = Duration::from_secs(120);
 
