@@ -56,6 +56,17 @@ fn a_newer_schema_is_refused_and_left_untouched() {
 #[test]
 fn files_that_are_not_stores_are_refused_and_missing_files_not_created() {
     let t = temp_store();
+    // A foreign SQLite database in rollback-journal mode: opening it must not switch it to WAL.
+    let foreign = t.dir.path().join("foreign.db");
+    rusqlite::Connection::open(&foreign)
+        .expect("create")
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .expect("fill");
+    let foreign_before = std::fs::read(&foreign).expect("bytes");
+    let e = Store::open(&foreign).expect_err("refused");
+    assert!(e.to_string().contains("not a runlog store"), "{e}");
+    assert_eq!(std::fs::read(&foreign).expect("bytes"), foreign_before, "foreign file unchanged");
+
     std::fs::write(&t.path, b"this is not sqlite, just text that is long enough to look like a file").expect("write");
     let before = std::fs::read(&t.path).expect("bytes");
     let e = Store::open(&t.path).expect_err("refused");

@@ -4,6 +4,7 @@ mod append_only;
 mod bad_input;
 mod concurrency;
 mod crash;
+mod durability;
 mod props;
 mod roundtrip;
 mod util;

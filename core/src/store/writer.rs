@@ -104,6 +104,8 @@ pub(crate) struct Writer {
     failed: Arc<OnceLock<String>>,
     pending: Vec<Work>,
     waiters: Vec<Sender<Result<()>>>,
+    /// A caller waits for a reply (run creation, write-once check): commit now, not at the interval.
+    urgent: bool,
 }
 
 enum Work {
@@ -137,6 +139,7 @@ impl Writer {
             failed,
             pending: Vec::new(),
             waiters: Vec::new(),
+            urgent: false,
         };
         let handle = std::thread::Builder::new()
             .name("runlog-writer".into())
@@ -158,7 +161,7 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => false,
             };
-            while !shutdown && self.pending.len() < GROUP_MAX_RECORDS && self.waiters.is_empty() {
+            while !shutdown && self.pending.len() < GROUP_MAX_RECORDS && self.waiters.is_empty() && !self.urgent {
                 match self.rx.try_recv() {
                     Ok(Msg::Shutdown) | Err(TryRecvError::Disconnected) => shutdown = true,
                     Ok(m) => self.accept(m),
@@ -166,7 +169,9 @@ impl Writer {
                 }
             }
             let now = Instant::now();
-            if now >= next_commit || !self.waiters.is_empty() || self.pending.len() >= GROUP_MAX_RECORDS || shutdown {
+            let due = now >= next_commit || self.urgent || !self.waiters.is_empty();
+            if due || self.pending.len() >= GROUP_MAX_RECORDS || shutdown {
+                self.urgent = false;
                 let beat = now >= next_heartbeat || shutdown;
                 self.commit(beat);
                 next_commit = Instant::now() + self.cfg.flush_interval;
@@ -188,9 +193,15 @@ impl Writer {
     fn accept(&mut self, m: Msg) {
         match m {
             Msg::Record(p) => self.pending.push(Work::Record(p)),
-            Msg::WriteOnce(p, tx) => self.pending.push(Work::WriteOnce(p, tx)),
+            Msg::WriteOnce(p, tx) => {
+                self.urgent = true;
+                self.pending.push(Work::WriteOnce(p, tx));
+            }
             Msg::Chunk { run, name, points } => self.pending.push(Work::Chunk(run, name, points)),
-            Msg::CreateRun(r, tx) => self.pending.push(Work::CreateRun(r, tx)),
+            Msg::CreateRun(r, tx) => {
+                self.urgent = true;
+                self.pending.push(Work::CreateRun(r, tx));
+            }
             Msg::Attach { run, buffers } => {
                 self.runs.push((run, buffers));
                 self.pending.push(Work::Attach(run));
@@ -430,6 +441,11 @@ fn create_run(tx: &Connection, r: &NewRun, writer: &str, interval: Duration) -> 
 
 /// Runs the schema migration on the writer's own connection path before the thread starts.
 pub(crate) fn prepare(path: &std::path::Path, fsync: bool) -> Result<()> {
+    // An existing file is checked read-only first: switching a foreign or newer file to WAL would change it.
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        let conn = super::conn::open_ro(path)?;
+        schema::check_readable(&conn, &path.display().to_string())?;
+    }
     let mut conn = open_rw(path, fsync)?;
     schema::migrate(&mut conn, &path.display().to_string())
 }
