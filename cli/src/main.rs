@@ -1,10 +1,13 @@
 //! The `runlog` command-line tool: inspect stores, wrap scripts, serve the UI and the workspace, sync.
 //!
 //! Raw arguments are parsed in [`args`]; each subcommand lives in its own module under [`cmd`] and gets the parsed
-//! global options. Errors are printed once, on stderr, as `runlog: <error with context>`, with a non-zero exit code.
+//! global options. Errors are printed once, on stderr, as one line `runlog: <error with context>`, with the exit code
+//! of [`common::code`].
 
 mod args;
 mod cmd;
+mod common;
+mod ui;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -14,8 +17,9 @@ fn main() -> ExitCode {
     match cmd::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("runlog: {e:#}");
-            ExitCode::from(1)
+            let msg = format!("{e:#}").replace(['\n', '\r'], " ");
+            eprintln!("runlog: {msg}");
+            ExitCode::from(common::exit_code_of(&e))
         }
     }
 }
