@@ -97,7 +97,7 @@ class Chart {
     window.runlogCharts[this.title] = { series: drawn, logY: this.logY, smoothing: this.smoothing, view: this.view };
     this.canvas.dataset.points = JSON.stringify(series.length ? series[0].points : []);
     this.canvas.dataset.series = String(series.length);
-    this.legend.replaceChildren(...(series.length > 1 ? series.map((s) => el("span", {}, el("i", { style: "background:" + s.color }), s.label)) : []));
+    this.legend.replaceChildren(...(series.length > 1 || this.opts.legend ? series.map((s) => el("span", {}, el("i", { style: "background:" + s.color }), s.label)) : []));
     this.draw();
   }
   setOptions(o) {
@@ -151,6 +151,21 @@ class Chart {
     for (let v = Math.ceil(a / step) * step; v <= b + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
     return out;
   }
+  // Y ticks in axis units (log10 of the value on a log scale): decades (with 2x and 5x when few) over a decade or
+  // more, else round values.
+  yTicks(B) {
+    if (!this.logY) return this.ticks(B.y0, B.y1, 5);
+    if (B.y1 - B.y0 < 1) {
+      const a = Math.pow(10, B.y0), b = Math.pow(10, B.y1);
+      return this.ticks(a, b, 5).filter((v) => v > 0).map(Math.log10);
+    }
+    const out = [];
+    for (let k = Math.floor(B.y0); k <= Math.ceil(B.y1); k++) {
+      const mults = B.y1 - B.y0 < 3 ? [1, 2, 5] : [1];
+      for (const m of mults) { const t = k + Math.log10(m); if (t >= B.y0 && t <= B.y1) out.push(t); }
+    }
+    return out;
+  }
   draw() {
     const c = this.canvas, L = this.layout();
     if (!L.w) return;
@@ -167,10 +182,10 @@ class Chart {
     this.X = X;
     g.font = "11px system-ui, sans-serif"; g.fillStyle = "#6b7385"; g.strokeStyle = "#eceef2"; g.lineWidth = 1;
     g.textAlign = "right"; g.textBaseline = "middle";
-    for (const t of this.ticks(B.y0, B.y1, 5)) {
+    for (const t of this.yTicks(B)) {
       const y = L.t + ph - (t - B.y0) / (B.y1 - B.y0) * ph;
       g.beginPath(); g.moveTo(L.l, y); g.lineTo(L.l + pw, y); g.stroke();
-      g.fillText(fmtNum(this.logY ? Math.pow(10, t) : t), L.l - 5, y);
+      g.fillText(fmtNum(this.logY ? parseFloat(Math.pow(10, t).toPrecision(6)) : t), L.l - 5, y);
     }
     g.textAlign = "center"; g.textBaseline = "top";
     for (const t of this.ticks(B.x0, B.x1, Math.max(2, Math.floor(pw / 70)))) {
@@ -228,13 +243,20 @@ class Chart {
     const x = this.B.x0 + (px - L.l) / pw * (this.B.x1 - this.B.x0);
     const hits = [];
     for (const s of this.series) {
-      const pts = this.smooth(s.points);
-      const p = this.nearest(pts, x);
-      if (p && p[1] !== null && isFinite(p[1]) && !(this.logY && p[1] <= 0)) hits.push({ label: s.label, color: s.color, x: p[0], y: p[1] });
+      const raw = this.nearest(s.points, x);
+      if (!raw || raw[1] === null || !isFinite(raw[1]) || (this.logY && raw[1] <= 0)) continue;
+      const hit = { label: s.label, color: s.color, x: raw[0], y: raw[1], smoothed: null };
+      if (this.smoothing > 0) {
+        const sm = this.smooth(s.points);
+        const i = s.points.indexOf(raw);
+        if (i >= 0 && sm[i][1] !== null && isFinite(sm[i][1])) { hit.smoothed = sm[i][1]; hit.y = sm[i][1]; hit.raw = raw[1]; }
+      }
+      hits.push(hit);
     }
     this.hover = { px, hits };
     if (hits.length) {
-      this.readout.replaceChildren(...hits.map((h) => el("div", {}, el("b", {}, this.opts.xLabel + " " + fmtNum(h.x)), "  ", this.series.length > 1 ? h.label + ": " : "", fmtNum(h.y))));
+      this.readout.replaceChildren(...hits.map((h) => el("div", {}, el("b", {}, this.opts.xLabel + " " + fmtNum(h.x)), "  ", this.series.length > 1 ? h.label + ": " : "",
+        h.smoothed === null ? fmtNum(h.y) : fmtNum(h.raw) + " (smoothed " + fmtNum(h.smoothed) + ")")));
       this.readout.style.display = "block";
       this.readout.style.left = Math.min(px + 12, L.w - 160) + "px";
       this.readout.style.top = "8px";
@@ -265,14 +287,14 @@ function chartControls(charts) {
 }
 
 // A scalar chart for one metric over several runs (one run on a run page).
-function scalarChart(name, runs) {
+function scalarChart(name, runs, legend) {
   let chart;
   const load = async (from, to) => {
     const width = Math.max(200, Math.round(chart.canvas.getBoundingClientRect().width || 600));
     const res = await Promise.all(runs.map((r) => api("/api/series?" + q({ run: r.id, name, from, to, points: width })).catch(() => null)));
     chart.setSeries(res.map((s, i) => s && { label: runs[i].label, color: runs[i].color, points: s.points, total: s.count, downsampled: s.downsampled }).filter(Boolean));
   };
-  chart = new Chart(name, { onZoom: (a, b) => load(a, b) });
+  chart = new Chart(name, { onZoom: (a, b) => load(a, b), legend: !!legend });
   chart.reload = () => load(chart.view ? Math.floor(chart.view[0]) : null, chart.view ? Math.ceil(chart.view[1]) : null);
   return chart;
 }
@@ -473,7 +495,7 @@ async function comparePage() {
   }
   const runs = infos.map((d, i) => ({ id: d.run.id, label: d.run.experiment + "/" + d.run.name, color: COLORS[i % COLORS.length] }));
   const names = [...new Set(infos.flatMap((d) => d.metrics.filter((m) => m.kind === "scalar").map((m) => m.name)))].sort();
-  const charts = names.map((n) => scalarChart(n, runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === "scalar" && m.name === n))));
+  const charts = names.map((n) => scalarChart(n, runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === "scalar" && m.name === n)), true));
   setMain(el("h1", {}, "Compare ", String(runs.length), " runs"),
     el("div", { class: "legend", id: "compare-legend" }, ...runs.map((r) => el("span", {}, el("i", { style: "background:" + r.color }), el("a", { href: "/runs/" + r.id }, r.label)))),
     chartControls(charts),

@@ -183,9 +183,17 @@ pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> Respon
     req.push_str("\r\n");
     req.push_str(&payload);
     s.write_all(req.as_bytes()).expect("send request");
+    // Read the head, then exactly the body: some servers keep the connection open despite `Connection: close`.
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read response");
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let mut buf = [0u8; 16 << 10];
+    let split = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut buf).expect("read response head");
+        assert!(n > 0, "connection closed before the end of the response head");
+        raw.extend_from_slice(&buf[..n]);
+    };
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.split("\r\n");
     let status: u16 =
@@ -195,8 +203,26 @@ pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> Respon
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    let length = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    if let Some(len) = length {
+        while body.len() < len {
+            let n = s.read(&mut buf).expect("read response body");
+            assert!(n > 0, "connection closed after {} of {len} body bytes", body.len());
+            body.extend_from_slice(&buf[..n]);
+        }
+        body.truncate(len);
+    } else if chunked {
+        while !body.ends_with(b"0\r\n\r\n") {
+            let n = s.read(&mut buf).expect("read chunked body");
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
         body = dechunk(&body);
+    } else {
+        s.read_to_end(&mut body).expect("read response body");
     }
     Response { status, headers, body }
 }
