@@ -381,3 +381,63 @@ fn exec_forwards_sigint_and_cancels_the_run() {
         r.log_lines(&info.id, Some("stdout"), None).expect("log").into_iter().map(|e| e.value.message).collect();
     assert_eq!(msgs, ["ready", "got interrupt"]);
 }
+
+#[test]
+fn plot_draws_in_the_terminal_and_into_a_png() {
+    let d = tmp();
+    let f = fixture(d.path());
+    let out = ok(&runlog(&f.store, &["plot", "mnist/adam", "loss", "acc", "--width", "60", "--height", "12"]));
+    assert!(out.starts_with("mnist/adam\n"), "{out}");
+    assert!(out.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "braille dots drawn: {out}");
+    assert!(out.contains("loss (last 0.1)") && out.contains("acc (last 0.9)"), "{out}");
+    assert!(!out.contains('\x1b'), "no colour with NO_COLOR");
+    assert_eq!(out.lines().filter(|l| l.contains('┤')).count(), 12);
+
+    let png = d.path().join("chart.png");
+    ok(&runlog(
+        &f.store,
+        &["plot", &f.adam, "loss", "acc", "--png", png.to_str().expect("utf-8"), "--width", "640", "--height", "360"],
+    ));
+    let pm = tiny_skia::Pixmap::load_png(&png).expect("a readable PNG");
+    assert_eq!((pm.width(), pm.height()), (640, 360));
+    let count = |rgb: (u8, u8, u8)| {
+        pm.pixels().iter().filter(|p| (p.red(), p.green(), p.blue(), p.alpha()) == (rgb.0, rgb.1, rgb.2, 255)).count()
+    };
+    assert!(count((47, 111, 222)) > 50, "the first series is drawn in blue");
+    assert!(count((228, 87, 46)) > 50, "the second series is drawn in orange");
+    fails(&runlog(&f.store, &["plot", "mnist/adam", "nope"]), 4, "nope");
+}
+
+#[test]
+fn export_writes_csv_jsonl_and_parquet() {
+    use parquet::file::reader::{FileReader as _, SerializedFileReader};
+    let d = tmp();
+    let f = fixture(d.path());
+    let csv = ok(&runlog(&f.store, &["export", "mnist/adam"]));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "name,step,timestamp,value");
+    assert_eq!(lines.len(), 1 + 3 + 10);
+    assert!(lines.iter().any(|l| l.starts_with("loss,9,") && l.ends_with(",0.1")), "{csv}");
+
+    let jsonl = ok(&runlog(&f.store, &["export", "mnist/adam", "loss", "-f", "jsonl"]));
+    let rows: Vec<serde_json::Value> = jsonl.lines().map(|l| serde_json::from_str(l).expect("a JSON line")).collect();
+    assert_eq!(rows.len(), 10);
+    assert_eq!(rows[4]["name"], "loss");
+    assert_eq!(rows[4]["value"], 0.2);
+
+    let pq = d.path().join("run.parquet");
+    ok(&runlog(&f.store, &["export", "mnist/adam", "-f", "parquet", "-o", pq.to_str().expect("utf-8")]));
+    let r = SerializedFileReader::new(std::fs::File::open(&pq).expect("open")).expect("a parquet file");
+    assert_eq!(r.metadata().file_metadata().num_rows(), 13);
+    let mut got = Vec::new();
+    for row in r.get_row_iter(None).expect("rows") {
+        let row = row.expect("row");
+        let cols: Vec<String> = row.get_column_iter().map(|(_, v)| v.to_string()).collect();
+        got.push(cols);
+    }
+    let loss9 = got.iter().find(|c| c[0].contains("loss") && c[1] == "9").expect("loss step 9");
+    assert_eq!(loss9[3].parse::<f64>().expect("value"), 0.1);
+
+    let o = runlog(&f.store, &["export", "mnist/adam", "-f", "parquet"]);
+    fails(&o, 2, "--output");
+}
