@@ -4,7 +4,7 @@
 
 mod util;
 
-use runlog_core::{Reader, RunStatus, Store};
+use runlog_core::{Reader, RunStatus};
 use util::*;
 
 fn tmp() -> tempfile::TempDir {
@@ -110,7 +110,7 @@ fn metrics_csv_json_and_table() {
 fn bad_input_gives_one_line_errors_and_writes_nothing() {
     let d = tmp();
     let f = fixture(d.path());
-    let store = Store::open(&f.store).expect("reopen");
+    let store = util::open_store(&f.store);
     // Two runs made in the same millisecond window share a long id prefix.
     let a = store.start_named_run("x", "p1").expect("run");
     let b = store.start_named_run("x", "p2").expect("run");
@@ -147,7 +147,7 @@ fn bad_input_gives_one_line_errors_and_writes_nothing() {
     std::fs::write(&junk, b"this is not a database, just some text that is long enough to be a header").expect("write");
     // A store of a newer version.
     let newer = d.path().join("newer.db");
-    drop(Store::open(&newer).expect("create"));
+    drop(util::open_store(&newer));
     {
         let c = rusqlite::Connection::open(&newer).expect("open");
         c.pragma_update(None, "user_version", 9999).expect("set version");
@@ -181,7 +181,7 @@ fn bad_input_gives_one_line_errors_and_writes_nothing() {
 fn log_reads_json_lines_skips_bad_ones_with_line_numbers() {
     let d = tmp();
     let path = d.path().join("s.db");
-    let store = Store::open(&path).expect("open");
+    let store = util::open_store(&path);
     let run = store.start_named_run("exp", "r").expect("run");
     let other = store.start_named_run("exp", "other").expect("run");
     let img = d.path().join("img.png");

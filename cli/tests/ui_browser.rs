@@ -8,7 +8,6 @@
 mod util;
 
 use base64::Engine as _;
-use runlog_core::Store;
 use serde_json::{Value as Json, json};
 use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
@@ -171,7 +170,7 @@ fn api_serves_runs_series_and_errors() {
     let d = tempfile::tempdir().expect("temp dir");
     let f = fixture(d.path());
     // A long series: downsampling must keep its extremes.
-    let store = Store::open(&f.store).expect("open");
+    let store = util::open_store(&f.store);
     let long = store.start_named_run("mnist", "long").expect("run");
     for i in 0..200_000i64 {
         let v = match i {
@@ -328,7 +327,7 @@ fn ui_in_a_real_browser() {
 fn a_running_run_refreshes_live() {
     let d = tempfile::tempdir().expect("temp dir");
     let path = d.path().join("live.db");
-    let store = Store::open(&path).expect("open");
+    let store = util::open_store(&path);
     let run = store.start_named_run("live", "r").expect("run");
     for i in 0..3 {
         run.log("loss", i as f64).expect("log");

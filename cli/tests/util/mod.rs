@@ -81,6 +81,14 @@ pub fn dir_state(dir: &Path) -> BTreeMap<PathBuf, (usize, u64)> {
     m
 }
 
+/// Opens (creating) a store that commits every millisecond, so blocking calls (params, ends) return at once.
+pub fn open_store(path: impl AsRef<Path>) -> Store {
+    Store::builder(path.as_ref())
+        .flush_interval(Duration::from_millis(1))
+        .open()
+        .unwrap_or_else(|e| panic!("open store {}: {e}", path.as_ref().display()))
+}
+
 /// The ids of the fixture's runs.
 #[derive(Debug, Clone)]
 pub struct Fixture {
@@ -104,7 +112,7 @@ pub fn png(w: u32, h: u32, rgb: (u8, u8, u8)) -> Vec<u8> {
 /// Writes a store with known runs into `dir`.
 pub fn fixture(dir: &Path) -> Fixture {
     let path = dir.join("runs.db");
-    let store = Store::open(&path).expect("open store");
+    let store = open_store(&path);
     let adam = store.start_named_run("mnist", "adam").expect("start run");
     adam.log_param("lr", 0.001).expect("param");
     adam.log_param("optimizer", "adam").expect("param");
