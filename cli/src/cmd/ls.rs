@@ -63,16 +63,16 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
             })
         })
         .collect();
-    let mut summaries = Vec::with_capacity(runs.len());
-    for r in &runs {
-        summaries.push(reader.summary(&r.id).with_context(|| format!("summarize run {}", r.id))?);
-    }
+    let mut all = reader.summaries().with_context(|| format!("summarize runs of {}", path.display()))?;
+    let summaries: Vec<Vec<MetricSummary>> = runs.iter().map(|r| all.remove(&r.id).unwrap_or_default()).collect();
     let out = std::io::stdout();
     let mut out = out.lock();
     if args.json {
         let list: Vec<serde_json::Value> = runs.iter().zip(&summaries).map(|(r, s)| ls_json(r, s)).collect();
-        serde_json::to_writer(&mut out, &list).context("write output")?;
-        writeln!(out).context("write output")?;
+        let mut buf = std::io::BufWriter::with_capacity(64 << 10, &mut out);
+        serde_json::to_writer(&mut buf, &list).context("write output")?;
+        writeln!(buf).context("write output")?;
+        buf.flush().context("write output")?;
         return Ok(ExitCode::SUCCESS);
     }
     let paint = Paint { on: g.color };

@@ -150,11 +150,8 @@ async fn api_info(State(src): State<Src>) -> ApiResult {
 async fn api_runs(State(src): State<Src>) -> ApiResult {
     let v = blocking(&src, |s| {
         let runs = s.runs()?;
-        let mut out = Vec::with_capacity(runs.len());
-        for r in &runs {
-            out.push(crate::cmd::ls::ls_json(r, &s.summary(&r.id)?));
-        }
-        Ok(Json::Array(out))
+        let mut all = s.summaries()?;
+        Ok(runs.iter().map(|r| crate::cmd::ls::ls_json(r, &all.remove(&r.id).unwrap_or_default())).collect())
     })
     .await?;
     Ok(json_response(v))

@@ -9,6 +9,7 @@ use runlog_core::{
     BlobHash, Entry, FileRef, ImageRef, LogLine, MetricInfo, MetricSummary, Point, Reader, Result, Row, RunId, RunInfo,
     Table, Text,
 };
+use std::collections::BTreeMap;
 
 /// The read operations the UI needs. Errors of kind `NotFound` become 404 pages; others become 500s.
 pub trait Source: Send + Sync + 'static {
@@ -26,6 +27,14 @@ pub trait Source: Send + Sync + 'static {
     fn metrics(&self, id: &RunId) -> Result<Vec<MetricInfo>>;
     /// Last/min/max of each scalar series of a run.
     fn summary(&self, id: &RunId) -> Result<Vec<MetricSummary>>;
+    /// [`Source::summary`] of every run, keyed by run id (runs without scalars may be missing).
+    fn summaries(&self) -> Result<BTreeMap<RunId, Vec<MetricSummary>>> {
+        let mut out = BTreeMap::new();
+        for r in self.runs()? {
+            out.insert(r.id.clone(), self.summary(&r.id)?);
+        }
+        Ok(out)
+    }
     /// Per-chunk statistics of a scalar series, in sequence order.
     fn series_chunks(&self, id: &RunId, name: &str) -> Result<Vec<ChunkInfo>>;
     /// The points of one chunk named by [`ChunkInfo::seq`].
@@ -67,6 +76,9 @@ impl Source for Reader {
     }
     fn summary(&self, id: &RunId) -> Result<Vec<MetricSummary>> {
         Reader::summary(self, id)
+    }
+    fn summaries(&self) -> Result<BTreeMap<RunId, Vec<MetricSummary>>> {
+        Reader::summaries(self)
     }
     fn series_chunks(&self, id: &RunId, name: &str) -> Result<Vec<ChunkInfo>> {
         Reader::series_chunks(self, id, name)
