@@ -173,6 +173,14 @@ fn bad_input_gives_one_line_errors_and_writes_nothing() {
         fails(&o, 3, "missing.db");
         assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
     }
+    // The UI refuses them the same way (and never starts serving); exec refuses a foreign or newer store (a missing
+    // one it creates: it starts a run).
+    let ui: &[&str] = &["ui", "--listen", "127.0.0.1:0"];
+    fails(&runlog(&junk, ui), 3, "junk.db");
+    fails(&runlog(&newer, ui), 3, "newer.db");
+    fails(&runlog(&missing, ui), 3, "missing.db");
+    fails(&runlog(&junk, &["exec", "--", "true"]), 3, "junk.db");
+    fails(&runlog(&newer, &["exec", "--", "true"]), 3, "newer.db");
     assert_eq!(dir_state(d.path()), before, "no file was created or changed");
     assert!(!missing.exists());
 }
@@ -279,6 +287,22 @@ fn exec_captures_output_logs_and_ends_completed() {
     std::fs::write(src.join(".gitignore"), "data/\n").expect("write");
     std::fs::create_dir(src.join("data")).expect("mkdir");
     std::fs::write(src.join("data").join("big.bin"), vec![0u8; 4096]).expect("write");
+    // A git work tree with one commit, then an uncommitted change: the run records the commit and the dirty flag.
+    let git = |args: &[&str]| {
+        let o = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"])
+            .args(args)
+            .current_dir(&src)
+            .output()
+            .expect("run git");
+        assert!(o.status.success(), "git {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+    let head = git(&["rev-parse", "HEAD"]).trim().to_string();
+    std::fs::write(src.join("model.py"), "W = 2\n").expect("write");
     let store = d.path().join("s.db");
     let o = cmd(&store)
         .current_dir(d.path())
@@ -296,6 +320,8 @@ fn exec_captures_output_logs_and_ends_completed() {
     assert!(info.properties["command"].contains("train.py"), "{:?}", info.properties);
     assert_eq!(info.properties["cwd"], d.path().canonicalize().expect("canon").display().to_string());
     assert_eq!(info.params["lr"].to_string(), "0.1");
+    assert_eq!(info.properties["git.commit"], head);
+    assert_eq!(info.properties["git.dirty"], "true");
     let loss = r.series(&id, "loss").expect("series");
     assert_eq!(loss.len(), 5);
     assert_eq!(loss[4].value, 0.2);
@@ -308,6 +334,8 @@ fn exec_captures_output_logs_and_ends_completed() {
     let files: Vec<String> = r.files(&id).expect("files").into_iter().map(|e| e.name).collect();
     assert!(files.contains(&"snapshot/train.py".to_string()), "{files:?}");
     assert!(files.contains(&"snapshot/model.py".to_string()), "{files:?}");
+    let model = r.files(&id).expect("files").into_iter().find(|e| e.name == "snapshot/model.py").expect("model.py");
+    assert_eq!(r.blob(&model.value.hash).expect("blob"), b"W = 2\n", "the snapshot holds the working copy");
     assert!(!files.iter().any(|f| f.contains("big.bin")), ".gitignore respected: {files:?}");
     assert_eq!(info.properties["snapshot.files"], files.len().to_string());
 

@@ -8,7 +8,7 @@
 //! This module knows how to supervise a process; what is logged goes through `runlog_core::Run` like any library user.
 
 use super::Global;
-use crate::common::code;
+use crate::common::{self, code};
 use anyhow::Context as _;
 use runlog_core::{ENV_RUN_ID, ENV_STORE, Run, RunStatus, Store};
 use std::io::Write as _;
@@ -83,6 +83,11 @@ async fn exec(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("read the working directory")?;
     let path = g.store_path();
     let path = if path.is_absolute() { path } else { cwd.join(path) };
+    // An existing file is checked read-only first: Store::open switches a file to WAL before it checks the schema
+    // version, which would change a foreign or newer file it then refuses.
+    if path.exists() {
+        common::open_reader(&path)?;
+    }
     let store = Store::open(&path).with_context(|| format!("open store {}", path.display()))?;
     let run = match &args.name {
         Some(n) => store.start_named_run(&args.experiment, n),
