@@ -16,6 +16,14 @@ fn main() -> ExitCode {
     let cli = args::Cli::parse();
     match cmd::dispatch(cli) {
         Ok(code) => code,
+        // A closed pipe (`runlog metrics ... | head`) is the reader saying it has enough, not an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             let msg = format!("{e:#}").replace(['\n', '\r'], " ");
             eprintln!("runlog: {msg}");

@@ -469,3 +469,29 @@ fn export_writes_csv_jsonl_and_parquet() {
     let o = runlog(&f.store, &["export", "mnist/adam", "-f", "parquet"]);
     fails(&o, 2, "--output");
 }
+
+#[test]
+fn a_closed_pipe_ends_output_quietly() {
+    use std::io::BufRead as _;
+    let d = tmp();
+    let path = d.path().join("s.db");
+    let store = util::open_store(&path);
+    let run = store.start_named_run("e", "long").expect("run");
+    for i in 0..200_000 {
+        run.log("x", i as f64).expect("log");
+    }
+    run.complete().expect("end");
+    drop(store);
+    let mut child = cmd(&path)
+        .args(["metrics", "e/long", "x", "-f", "csv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut first).expect("read");
+    assert_eq!(first, "step,timestamp,value\n");
+    let o = child.wait_with_output().expect("wait");
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    assert!(o.stderr.is_empty(), "nothing on stderr: {}", stderr(&o));
+}
