@@ -378,6 +378,16 @@ fn exec_returns_the_exit_code_and_fails_the_run() {
 
 #[test]
 fn exec_forwards_sigint_and_cancels_the_run() {
+    interrupt_exec("INT", 130, "interrupted by SIGINT", &["got interrupt"]);
+}
+
+#[test]
+fn exec_forwards_sigterm_and_cancels_the_run() {
+    // Python's default SIGTERM action ends it at once: nothing more is printed.
+    interrupt_exec("TERM", 143, "interrupted by SIGTERM", &[]);
+}
+
+fn interrupt_exec(signal: &str, code: i32, reason: &str, after: &[&str]) {
     use std::io::BufRead as _;
     let d = tmp();
     let script = write_script(
@@ -395,19 +405,24 @@ fn exec_forwards_sigint_and_cancels_the_run() {
         .expect("spawn");
     let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
     assert_eq!(lines.next().expect("a line").expect("read"), "ready");
-    let k = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    let k = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(k.success());
     let rest: Vec<String> = lines.map(|l| l.expect("read")).collect();
     let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(rest, ["got interrupt"], "the child got SIGINT and could clean up");
+    assert_eq!(status.code(), Some(code));
+    assert_eq!(rest, after, "the child got SIG{signal}");
     let r = Reader::open(&store).expect("open");
     let info = r.run(&r.resolve("default/stopped").expect("run")).expect("run");
     assert_eq!(info.status, RunStatus::Cancelled);
-    assert_eq!(info.reason.as_deref(), Some("interrupted by SIGINT"));
+    assert_eq!(info.reason.as_deref(), Some(reason));
     let msgs: Vec<String> =
         r.log_lines(&info.id, Some("stdout"), None).expect("log").into_iter().map(|e| e.value.message).collect();
-    assert_eq!(msgs, ["ready", "got interrupt"]);
+    let mut expect = vec!["ready"];
+    expect.extend_from_slice(after);
+    assert_eq!(msgs, expect);
 }
 
 #[test]

@@ -54,6 +54,16 @@ function fmtNum(v) {
   if (a !== 0 && (a < 1e-4 || a >= 1e6)) return v.toExponential(3);
   return String(parseFloat(v.toPrecision(6)));
 }
+// Axis labels: large round numbers as 20k, 1.5M.
+function fmtTick(v) {
+  const a = Math.abs(v);
+  if (a >= 1e4 && a < 1e15) {
+    for (const [d, u] of [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+      if (a >= d) return String(parseFloat((v / d).toPrecision(4))) + u;
+    }
+  }
+  return fmtNum(v);
+}
 function statusBadge(s) { return el("span", { class: "status " + s }, s); }
 function setMain(...kids) { const m = document.getElementById("main"); m.replaceChildren(...kids); }
 function errorPage(title, message) {
@@ -191,13 +201,13 @@ class Chart {
     for (const t of this.yTicks(B)) {
       const y = L.t + ph - (t - B.y0) / (B.y1 - B.y0) * ph;
       g.beginPath(); g.moveTo(L.l, y); g.lineTo(L.l + pw, y); g.stroke();
-      g.fillText(fmtNum(this.logY ? parseFloat(Math.pow(10, t).toPrecision(6)) : t), L.l - 5, y);
+      g.fillText(fmtTick(this.logY ? parseFloat(Math.pow(10, t).toPrecision(6)) : t), L.l - 5, y);
     }
     g.textAlign = "center"; g.textBaseline = "top";
     for (const t of this.ticks(B.x0, B.x1, Math.max(2, Math.floor(pw / 70)))) {
       const x = X(t);
       g.beginPath(); g.moveTo(x, L.t); g.lineTo(x, L.t + ph); g.stroke();
-      g.fillText(fmtNum(t), x, L.t + ph + 5);
+      g.fillText(fmtTick(t), x, L.t + ph + 5);
     }
     g.strokeStyle = "#c8ccd5"; g.strokeRect(L.l, L.t, pw, ph);
     g.save(); g.beginPath(); g.rect(L.l, L.t, pw, ph); g.clip();
