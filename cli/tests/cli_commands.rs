@@ -510,3 +510,23 @@ fn a_closed_pipe_ends_output_quietly() {
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
     assert!(o.stderr.is_empty(), "nothing on stderr: {}", stderr(&o));
 }
+
+#[test]
+fn ls_shows_child_runs_below_their_parent() {
+    let d = tmp();
+    let path = d.path().join("s.db");
+    let store = util::open_store(&path);
+    let parent = store.start_named_run("e", "parent").expect("run");
+    let other = store.start_named_run("e", "other").expect("run");
+    let child = parent.child("child").expect("child");
+    child.complete().expect("end");
+    other.complete().expect("end");
+    parent.complete().expect("end");
+    store.flush().expect("flush");
+    let out = ok(&runlog(&path, &["ls"]));
+    let names: Vec<&str> =
+        out.lines().filter_map(|l| ["parent", "└ child", "other"].into_iter().find(|n| l.contains(n))).collect();
+    assert_eq!(names, ["parent", "└ child", "other"], "{out}");
+    let shown = ok(&runlog(&path, &["show", "e/parent"]));
+    assert!(shown.contains("children") && shown.contains("child"), "{shown}");
+}

@@ -87,6 +87,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     }
     let mut first = true;
     for (exp, idx) in by_exp {
+        let idx = parents_first(&runs, idx);
         if !first {
             writeln!(out).context("write output")?;
         }
@@ -138,6 +139,28 @@ pub fn ls_json(r: &RunInfo, summary: &[MetricSummary]) -> serde_json::Value {
         .collect();
     v["metrics"] = metrics.into();
     v
+}
+
+/// Orders a group's runs oldest first, each child run right below its parent (children whose parent is not in the
+/// group keep their own place).
+fn parents_first(runs: &[RunInfo], idx: Vec<usize>) -> Vec<usize> {
+    let shown: std::collections::HashSet<&str> = idx.iter().map(|&i| runs[i].id.as_str()).collect();
+    let mut out = Vec::with_capacity(idx.len());
+    fn push(runs: &[RunInfo], idx: &[usize], i: usize, out: &mut Vec<usize>) {
+        out.push(i);
+        for &c in idx {
+            if runs[c].parent.as_ref() == Some(&runs[i].id) {
+                push(runs, idx, c, out);
+            }
+        }
+    }
+    for &i in &idx {
+        let top = runs[i].parent.as_ref().is_none_or(|p| !shown.contains(p.as_str()));
+        if top {
+            push(runs, &idx, i, &mut out);
+        }
+    }
+    out
 }
 
 /// Up to 3 scalar names most runs have, most common first, then by name.
