@@ -95,15 +95,16 @@ pub fn downsample<E>(
         points.sort_by_key(|p| p.0);
         return Ok(Sampled { count: points.len() as u64, step_min, step_max, downsampled: false, points });
     }
-    let span = (hi - lo) as f64 + 1.0;
+    // In f64: steps are any i64, and their differences may not fit one.
+    let span = hi as f64 - lo as f64 + 1.0;
     let width = span / buckets as f64;
-    let index = |step: i64| (((step - lo) as f64 / width) as usize).min(buckets - 1);
+    let index = |step: i64| (((step as f64 - lo as f64) / width) as usize).min(buckets - 1);
     let mut bs = vec![Bucket::default(); buckets];
     let mut count = 0u64;
     for c in inside {
         let whole = c.step_lo >= lo && c.step_hi <= hi;
-        if whole && ((c.step_hi - c.step_lo) as f64) < width {
-            let mid = c.step_lo + (c.step_hi - c.step_lo) / 2;
+        if whole && (c.step_hi as f64 - c.step_lo as f64) < width {
+            let mid = c.step_lo / 2 + c.step_hi / 2 + (c.step_lo % 2 + c.step_hi % 2) / 2;
             bs[index(mid)].add_stats(mid, c);
             count += c.count.max(0) as u64;
         } else {
@@ -181,5 +182,16 @@ mod tests {
         assert!(!z.downsampled);
         assert_eq!(z.points.len(), 31);
         assert!(z.points.contains(&(54_321, 99.0)));
+    }
+
+    #[test]
+    fn extreme_steps_do_not_overflow() {
+        let v: Vec<f64> = (0..1000).map(f64::from).collect();
+        let (mut c, b) = chunked(&v, 10);
+        c[0].step_lo = i64::MIN;
+        c[99].step_hi = i64::MAX;
+        let s = downsample(&c, None, None, 5, |x| Ok::<_, ()>(b[x.seq as usize].clone())).expect("ok");
+        assert!(s.downsampled);
+        assert!(s.points.iter().any(|p| p.1 == 999.0));
     }
 }
