@@ -90,7 +90,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     if !metrics.is_empty() {
         let _ = writeln!(s, "\n{}", p.bold("metrics"));
         let mut t = TextTable::new(
-            ["name", "kind", "count", "last", "min", "max"].map(|h| p.dim(h)).to_vec(),
+            ["  name", "kind", "count", "last", "min", "max"].map(|h| p.dim(h)).to_vec(),
             vec![false, false, true, true, true, true],
         );
         for m in &metrics {
