@@ -314,6 +314,16 @@ fn ui_in_a_real_browser() {
     assert_eq!(points(&b.js("return window.runlogCharts.loss.series[1].points")), sgd);
     assert_eq!(points(&b.js("return window.runlogCharts.loss.series[0].points")), expect);
     b.screenshot("ui-compare.png");
+    // Add a third run from the picker, then remove the first.
+    b.wait(&format!("document.querySelector('#add-run option[value=\"{}\"]')", f.base), "the run picker");
+    b.js(&format!(
+        "const s = document.getElementById('add-run'); s.value = '{}'; s.dispatchEvent(new Event('change'))",
+        f.base
+    ));
+    b.wait("new URLSearchParams(location.search).get('runs').split(',').length === 3 && document.body.dataset.ready === '1'", "three runs compared");
+    b.js(&format!("document.querySelector('button[data-remove=\"{}\"]').click()", f.adam));
+    b.wait("new URLSearchParams(location.search).get('runs').split(',').length === 2 && document.body.dataset.ready === '1' && window.runlogCharts.loss", "two runs left");
+    assert_eq!(b.js("return window.runlogCharts.loss.series.map(s => s.label)"), json!(["mnist/sgd"]));
 
     // A bad run id: a clear page, not a crash.
     b.goto(&format!("{url}/runs/0123456789abcdef"));

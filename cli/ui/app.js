@@ -512,8 +512,16 @@ async function comparePage() {
   const runs = infos.map((d, i) => ({ id: d.run.id, label: d.run.experiment + "/" + d.run.name, color: COLORS[i % COLORS.length] }));
   const names = [...new Set(infos.flatMap((d) => d.metrics.filter((m) => m.kind === "scalar").map((m) => m.name)))].sort();
   const charts = names.map((n) => scalarChart(n, runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === "scalar" && m.name === n)), true));
+  const go = (list) => { location.href = "/compare?" + q({ runs: list.join(",") }); };
+  const picker = el("select", { id: "add-run" }, el("option", { value: "" }, "add a run…"));
+  api("/api/runs").then((all) => {
+    for (const r of all) if (!runs.some((x) => x.id === r.id)) picker.append(el("option", { value: r.id }, r.experiment + "/" + r.name));
+  }).catch(() => {});
+  picker.addEventListener("change", () => { if (picker.value) go([...runs.map((r) => r.id), picker.value]); });
   setMain(el("h1", {}, "Compare ", String(runs.length), " runs"),
-    el("div", { class: "legend", id: "compare-legend" }, ...runs.map((r) => el("span", {}, el("i", { style: "background:" + r.color }), el("a", { href: "/runs/" + r.id }, r.label)))),
+    el("div", { class: "toolbar", id: "compare-legend" }, ...runs.map((r) => el("span", {}, el("i", { style: "display:inline-block;width:10px;height:10px;margin-right:4px;background:" + r.color }),
+      el("a", { href: "/runs/" + r.id }, r.label), " ",
+      el("button", { title: "remove", "data-remove": r.id, onclick: () => go(runs.filter((x) => x.id !== r.id).map((x) => x.id)) }, "×"))), picker),
     chartControls(charts),
     el("div", { class: "grid", id: "charts" }, ...charts.map((c, i) => chartCard(names[i], c))));
   await Promise.all(charts.map((c) => c.reload()));
