@@ -3,9 +3,24 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// Exit codes, shown under every `--help`.
+pub const EXIT_CODES: &str = "Runs are named by id, an unambiguous id prefix, or experiment/name.
+
+Exit codes:
+  0    success
+  1    any other error (I/O, a bad value, a failed write)
+  2    the command line could not be parsed
+  3    the store cannot be read: missing, not a runlog store, or written by a newer runlog
+  4    the run or metric does not exist, or a run prefix is ambiguous
+  5    runlog log: some input lines were malformed and skipped
+  N    runlog exec: the command's own exit code (128 + signal if a signal ended it; 130 after Ctrl-C)
+
+Errors are printed on stderr as one line starting with \"runlog: \". Colour is used only on a terminal, never with
+NO_COLOR set or --no-color.";
+
 /// runlog: a local-first metric store for ML training.
 #[derive(Debug, Parser)]
-#[command(name = "runlog", version, about, propagate_version = true)]
+#[command(name = "runlog", version, about, propagate_version = true, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The store file (default: $RUNLOG_STORE, else ./runlog.db).
     #[arg(long, global = true, env = "RUNLOG_STORE")]

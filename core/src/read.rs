@@ -495,6 +495,50 @@ impl Reader {
         rows.collect::<rusqlite::Result<_>>().context("summarize")
     }
 
+    /// [`Reader::summary`] of every run at once, keyed by run id, from chunk statistics: one statement that walks
+    /// the `records_by_run` index run by run, instead of one query per run (what a listing of many runs needs).
+    pub fn summaries(&self) -> Result<BTreeMap<RunId, Vec<MetricSummary>>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT r.id, x.name, x.n, x.lo, x.hi, x.last, x.step_hi FROM runs r
+                 CROSS JOIN records x ON x.run = r.rid AND x.kind = 6 ORDER BY r.rid, x.name, x.seq",
+            )
+            .context("summarize runs")?;
+        let mut rows = st.query([]).context("summarize runs")?;
+        let mut out: BTreeMap<RunId, Vec<MetricSummary>> = BTreeMap::new();
+        while let Some(r) = rows.next().context("summarize runs")? {
+            let id: String = r.get(0).context("summarize runs")?;
+            let name: String = r.get(1).context("summarize runs")?;
+            let n: i64 = r.get(2).context("summarize runs")?;
+            let lo: Option<f64> = r.get(3).context("summarize runs")?;
+            let hi: Option<f64> = r.get(4).context("summarize runs")?;
+            let last = r.get::<_, Option<f64>>(5).context("summarize runs")?.unwrap_or(f64::NAN);
+            let step_hi: i64 = r.get(6).context("summarize runs")?;
+            let list = out.entry(RunId(id)).or_default();
+            match list.last_mut().filter(|m| m.name == name) {
+                Some(m) => {
+                    m.count += n as u64;
+                    m.min = match (m.min, lo) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                    m.max = match (m.max, hi) {
+                        (Some(a), Some(b)) => Some(a.max(b)),
+                        (a, b) => a.or(b),
+                    };
+                    // Chunks come in sequence order: the last one with the highest step holds the last value.
+                    if step_hi >= m.last_step {
+                        m.last_step = step_hi;
+                        m.last = last;
+                    }
+                }
+                None => list.push(MetricSummary { name, count: n as u64, last, last_step: step_hi, min: lo, max: hi }),
+            }
+        }
+        Ok(out)
+    }
+
     fn entries<T: serde::de::DeserializeOwned>(
         &self,
         id: &RunId,
@@ -732,4 +776,40 @@ fn fill_run(
 /// Decodes a run-started body (for tools that read raw records).
 pub fn decode_run_started(body: &[u8]) -> Result<RunStarted> {
     record::decode(body)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn summaries_of_all_runs_equal_each_runs_summary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::Store::open(dir.path().join("s.db")).expect("open");
+        let a = store.start_run("e").expect("run");
+        for i in 0..10_000 {
+            a.log("long", if i == 5_000 { f64::NAN } else { (i % 77) as f64 }).expect("log");
+        }
+        a.log_at("back", 9, 1.0).expect("log");
+        a.log_at("back", 3, 2.0).expect("log");
+        a.complete().expect("end");
+        let b = store.start_run("e").expect("run");
+        b.log("x", 1.5).expect("log");
+        b.complete().expect("end");
+        let c = store.start_run("e").expect("run");
+        c.complete().expect("end");
+        let r = store.reader();
+        let all = r.summaries().expect("summaries");
+        for run in [&a, &b] {
+            let one = r.summary(run.id()).expect("summary");
+            let many = &all[run.id()];
+            assert_eq!(one.len(), many.len());
+            for (x, y) in one.iter().zip(many) {
+                assert_eq!(
+                    (&x.name, x.count, x.last_step, x.min, x.max),
+                    (&y.name, y.count, y.last_step, y.min, y.max)
+                );
+                assert_eq!(x.last.to_bits(), y.last.to_bits());
+            }
+        }
+        assert!(!all.contains_key(c.id()), "a run without scalars has no entry");
+    }
 }

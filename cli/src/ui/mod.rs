@@ -1,0 +1,332 @@
+//! The local web UI: an axum router over a [`Source`], with its HTML, JavaScript and CSS compiled into the binary.
+//!
+//! [`router`] is all a server needs: `runlog ui` serves it over a local store, and `runlog serve` can mount it over
+//! another source. Pages are one static app (`/`, `/runs/<run>`, `/compare?runs=a,b`) that reads the JSON API under
+//! `/api/`. The API downsamples long series on the server ([`downsample`]), so the browser never receives more than a
+//! few thousand points per chart. Nothing here fetches from the network; the assets have no external references.
+//!
+//! API (all GET, JSON unless noted; names and runs are query parameters because both may contain `/`):
+//! - `/api/info`: `{"source": "..."}`
+//! - `/api/runs`: runs as `runlog ls --json` prints them
+//! - `/api/run?run=SPEC`: `{"run": {...}, "metrics": [...], "children": [...], "files": [...], "texts": [...]}`
+//! - `/api/series?run=ID&name=N[&from=S&to=S][&points=N]`: `{"name", "count", "step_min", "step_max",
+//!   "downsampled", "points": [[step, value|null], ...]}`
+//! - `/api/rows?run=ID&name=N`: `{"columns": [...], "rows": [[...], ...], "steps": [...]}`
+//! - `/api/table?run=ID&name=N[&step=S]`: `{"steps": [...], "step": S, "columns": [...], "rows": [[...]]}`
+//! - `/api/images?run=ID`: `[{"name", "step", "description", "hash", "width", "height", "format"}]`
+//! - `/api/logs?run=ID[&tail=N]`: `[{"stream", "level", "message", "timestamp"}]`
+//! - `/api/blob/HASH`: the bytes (PNG and JPEG with their MIME type)
+//!
+//! Errors are `{"error": "..."}` with 404 for an unknown run, series or blob, 400 for a bad request; a 500 says
+//! "internal error" and its details go to stderr.
+
+pub mod downsample;
+pub mod source;
+
+pub use source::Source;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use runlog_core::{BlobHash, ErrorKind, RunId};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+use std::sync::Arc;
+
+/// The shared source of every handler.
+pub type Src = Arc<dyn Source>;
+
+const INDEX_HTML: &str = include_str!("../../ui/index.html");
+const APP_JS: &str = include_str!("../../ui/app.js");
+const STYLE_CSS: &str = include_str!("../../ui/style.css");
+
+/// Default and largest number of buckets of a downsampled series.
+const DEFAULT_BUCKETS: usize = 1_000;
+const MAX_BUCKETS: usize = 20_000;
+/// Default number of log lines a run page shows.
+const DEFAULT_LOG_TAIL: usize = 500;
+
+/// The UI's routes over `source`.
+pub fn router(source: Src) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/compare", get(page))
+        .route("/runs/{*spec}", get(run_page))
+        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
+        .route("/assets/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
+        .route("/api/info", get(api_info))
+        .route("/api/runs", get(api_runs))
+        .route("/api/run", get(api_run))
+        .route("/api/series", get(api_series))
+        .route("/api/rows", get(api_rows))
+        .route("/api/table", get(api_table))
+        .route("/api/images", get(api_images))
+        .route("/api/logs", get(api_logs))
+        .route("/api/blob/{hash}", get(api_blob))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
+        .with_state(source)
+}
+
+fn asset(mime: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+async fn page() -> Response {
+    asset("text/html; charset=utf-8", INDEX_HTML)
+}
+
+/// The app page, with status 404 when the run does not resolve (the app then shows why).
+async fn run_page(State(src): State<Src>, Path(spec): Path<String>) -> Response {
+    let found = blocking(&src, move |s| Ok(s.resolve(&spec).is_ok())).await.unwrap_or(false);
+    let mut r = page().await;
+    if !found {
+        *r.status_mut() = StatusCode::NOT_FOUND;
+    }
+    r
+}
+
+/// An API error: a status and a message safe to show.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError { status, message: message.into() }
+    }
+}
+
+impl From<runlog_core::Error> for ApiError {
+    fn from(e: runlog_core::Error) -> Self {
+        match e.kind() {
+            ErrorKind::NotFound => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            ErrorKind::InvalidInput => ApiError::new(StatusCode::BAD_REQUEST, e.to_string()),
+            _ => {
+                eprintln!("runlog ui: {e}");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error (details on the server's stderr)")
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, [(header::CACHE_CONTROL, "no-store")], axum::Json(json!({ "error": self.message })))
+            .into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+/// Runs a source call on the blocking pool (sources do file I/O and may hold a lock).
+async fn blocking<T: Send + 'static>(
+    src: &Src,
+    f: impl FnOnce(&dyn Source) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let src = src.clone();
+    tokio::task::spawn_blocking(move || f(&*src)).await.map_err(|e| {
+        eprintln!("runlog ui: a request task failed: {e}");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    })?
+}
+
+fn json_response(v: Json) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], axum::Json(v)).into_response()
+}
+
+fn float(v: f64) -> Json {
+    serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number)
+}
+
+async fn api_info(State(src): State<Src>) -> ApiResult {
+    let d = blocking(&src, |s| Ok(s.describe())).await?;
+    Ok(json_response(json!({ "source": d })))
+}
+
+async fn api_runs(State(src): State<Src>) -> ApiResult {
+    let v = blocking(&src, |s| {
+        let runs = s.runs()?;
+        let mut all = s.summaries()?;
+        Ok(runs.iter().map(|r| crate::cmd::ls::ls_json(r, &all.remove(&r.id).unwrap_or_default())).collect())
+    })
+    .await?;
+    Ok(json_response(v))
+}
+
+#[derive(Debug, Deserialize)]
+struct RunQ {
+    run: String,
+    tail: Option<usize>,
+}
+
+fn resolve(s: &dyn Source, spec: &str) -> Result<RunId, ApiError> {
+    s.resolve(spec).map_err(|e| match e.kind() {
+        ErrorKind::NotFound | ErrorKind::InvalidInput => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+        _ => e.into(),
+    })
+}
+
+async fn api_run(State(src): State<Src>, Query(q): Query<RunQ>) -> ApiResult {
+    let v = blocking(&src, move |s| {
+        let id = resolve(s, &q.run)?;
+        let info = s.run(&id)?;
+        let summary = s.summary(&id)?;
+        let mut run = crate::cmd::ls::ls_json(&info, &summary);
+        run["duration_ms"] = info.duration_ms().into();
+        Ok(json!({
+            "run": run,
+            "metrics": s.metrics(&id)?,
+            "children": s.children(&id)?.iter().map(crate::common::run_json).collect::<Vec<_>>(),
+            "files": s.files(&id)?.iter().map(|e| json!({"name": e.name, "size": e.value.size, "hash": e.value.hash.as_str()})).collect::<Vec<_>>(),
+            "texts": s.texts(&id)?.iter().map(|e| json!({"name": e.name, "step": e.step, "text": e.value.text})).collect::<Vec<_>>(),
+        }))
+    })
+    .await?;
+    Ok(json_response(v))
+}
+
+#[derive(Debug, Deserialize)]
+struct SeriesQ {
+    run: String,
+    name: String,
+    from: Option<i64>,
+    to: Option<i64>,
+    points: Option<usize>,
+}
+
+async fn api_series(State(src): State<Src>, Query(q): Query<SeriesQ>) -> ApiResult {
+    let v = blocking(&src, move |s| {
+        let id = resolve(s, &q.run)?;
+        let chunks = s.series_chunks(&id, &q.name)?;
+        if chunks.is_empty() {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, format!("run {id} has no scalar series {:?}", q.name)));
+        }
+        let buckets = q.points.unwrap_or(DEFAULT_BUCKETS).clamp(1, MAX_BUCKETS);
+        let sampled = downsample::downsample(&chunks, q.from, q.to, buckets, |c| s.chunk_points(c.seq))?;
+        let points: Vec<Json> = sampled.points.iter().map(|&(st, v)| json!([st, float(v)])).collect();
+        Ok(json!({
+            "run": id.as_str(), "name": q.name, "count": sampled.count, "step_min": sampled.step_min,
+            "step_max": sampled.step_max, "downsampled": sampled.downsampled, "points": points,
+        }))
+    })
+    .await?;
+    Ok(json_response(v))
+}
+
+#[derive(Debug, Deserialize)]
+struct NamedQ {
+    run: String,
+    name: String,
+    step: Option<i64>,
+}
+
+fn value(v: &runlog_core::Value) -> Json {
+    match v {
+        runlog_core::Value::F64(f) => float(*f),
+        other => crate::common::value_json(other),
+    }
+}
+
+async fn api_rows(State(src): State<Src>, Query(q): Query<NamedQ>) -> ApiResult {
+    let v = blocking(&src, move |s| {
+        let id = resolve(s, &q.run)?;
+        let rows = s.rows(&id, &q.name)?;
+        let mut columns: Vec<String> = Vec::new();
+        for r in &rows {
+            for (k, _) in &r.value.columns {
+                if !columns.contains(k) {
+                    columns.push(k.clone());
+                }
+            }
+        }
+        let out: Vec<Json> = rows
+            .iter()
+            .map(|r| {
+                columns
+                    .iter()
+                    .map(|c| r.value.columns.iter().find(|(k, _)| k == c).map_or(Json::Null, |(_, v)| value(v)))
+                    .collect()
+            })
+            .collect();
+        let steps: Vec<Option<i64>> = rows.iter().map(|r| r.step).collect();
+        Ok(json!({ "columns": columns, "rows": out, "steps": steps }))
+    })
+    .await?;
+    Ok(json_response(v))
+}
+
+async fn api_table(State(src): State<Src>, Query(q): Query<NamedQ>) -> ApiResult {
+    let v = blocking(&src, move |s| {
+        let id = resolve(s, &q.run)?;
+        let tables = s.tables(&id, &q.name)?;
+        let steps: Vec<Option<i64>> = tables.iter().map(|t| t.step).collect();
+        let chosen = match q.step {
+            Some(st) => tables.iter().find(|t| t.step == Some(st)),
+            None => tables.last(),
+        }
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("run {id} has no table {:?}", q.name)))?;
+        let columns: Vec<&str> = chosen.value.columns.iter().map(|(k, _)| k.as_str()).collect();
+        let n = chosen.value.columns.first().map_or(0, |(_, v)| v.len());
+        let rows: Vec<Json> =
+            (0..n).map(|i| chosen.value.columns.iter().map(|(_, v)| value(&v[i])).collect()).collect();
+        Ok(json!({ "steps": steps, "step": chosen.step, "columns": columns, "rows": rows }))
+    })
+    .await?;
+    Ok(json_response(v))
+}
+
+async fn api_images(State(src): State<Src>, Query(q): Query<RunQ>) -> ApiResult {
+    let v = blocking(&src, move |s| {
+        let id = resolve(s, &q.run)?;
+        let list: Vec<Json> = s
+            .images(&id)?
+            .iter()
+            .map(|e| {
+                json!({"name": e.name, "step": e.step, "description": e.value.description,
+                "hash": e.value.hash.as_str(), "width": e.value.width, "height": e.value.height,
+                "format": e.value.format.mime()})
+            })
+            .collect();
+        Ok(Json::Array(list))
+    })
+    .await?;
+    Ok(json_response(v))
+}
+
+async fn api_logs(State(src): State<Src>, Query(q): Query<RunQ>) -> ApiResult {
+    let v = blocking(&src, move |s| {
+        let id = resolve(s, &q.run)?;
+        let list: Vec<Json> = s
+            .log_lines(&id, q.tail.unwrap_or(DEFAULT_LOG_TAIL))?
+            .iter()
+            .map(|e| {
+                json!({"stream": e.name, "level": e.value.level, "target": e.value.target,
+                "message": e.value.message, "timestamp": e.timestamp_ms})
+            })
+            .collect();
+        Ok(Json::Array(list))
+    })
+    .await?;
+    Ok(json_response(v))
+}
+
+async fn api_blob(State(src): State<Src>, Path(hash): Path<String>) -> ApiResult {
+    let hash = BlobHash::parse(&hash).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let bytes = blocking(&src, move |s| Ok(s.blob(&hash)?)).await?;
+    let mime = if bytes.starts_with(b"\x89PNG") {
+        "image/png"
+    } else if bytes.starts_with(&[0xff, 0xd8]) {
+        "image/jpeg"
+    } else {
+        "application/octet-stream"
+    };
+    let mut r = bytes.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
+    // Content-addressed: a blob never changes.
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    Ok(r)
+}

@@ -1,0 +1,110 @@
+//! Where the UI reads from: the [`Source`] trait, and its implementation for a local store ([`Reader`]).
+//!
+//! The UI's handlers know only this trait, so a second source (a workspace synced to `runlog serve`) can be added by
+//! implementing it, without touching the routes or the assets. A source is synchronous; handlers call it on the
+//! blocking thread pool.
+
+use runlog_core::read::ChunkInfo;
+use runlog_core::{
+    BlobHash, Entry, FileRef, ImageRef, LogLine, MetricInfo, MetricSummary, Point, Reader, Result, Row, RunId, RunInfo,
+    Table, Text,
+};
+use std::collections::BTreeMap;
+
+/// The read operations the UI needs. Errors of kind `NotFound` become 404 pages; others become 500s.
+pub trait Source: Send + Sync + 'static {
+    /// What is shown (e.g. the store's path), for the page header.
+    fn describe(&self) -> String;
+    /// All runs, oldest first.
+    fn runs(&self) -> Result<Vec<RunInfo>>;
+    /// Finds a run by id, unambiguous prefix or `experiment/name`.
+    fn resolve(&self, spec: &str) -> Result<RunId>;
+    /// One run.
+    fn run(&self, id: &RunId) -> Result<RunInfo>;
+    /// A run's children.
+    fn children(&self, id: &RunId) -> Result<Vec<RunInfo>>;
+    /// A run's metric names.
+    fn metrics(&self, id: &RunId) -> Result<Vec<MetricInfo>>;
+    /// Last/min/max of each scalar series of a run.
+    fn summary(&self, id: &RunId) -> Result<Vec<MetricSummary>>;
+    /// [`Source::summary`] of every run, keyed by run id (runs without scalars may be missing).
+    fn summaries(&self) -> Result<BTreeMap<RunId, Vec<MetricSummary>>> {
+        let mut out = BTreeMap::new();
+        for r in self.runs()? {
+            out.insert(r.id.clone(), self.summary(&r.id)?);
+        }
+        Ok(out)
+    }
+    /// Per-chunk statistics of a scalar series, in sequence order.
+    fn series_chunks(&self, id: &RunId, name: &str) -> Result<Vec<ChunkInfo>>;
+    /// The points of one chunk named by [`ChunkInfo::seq`].
+    fn chunk_points(&self, seq: i64) -> Result<Vec<Point>>;
+    /// Rows of a row metric.
+    fn rows(&self, id: &RunId, name: &str) -> Result<Vec<Entry<Row>>>;
+    /// Tables logged under a name.
+    fn tables(&self, id: &RunId, name: &str) -> Result<Vec<Entry<Table>>>;
+    /// All images of a run.
+    fn images(&self, id: &RunId) -> Result<Vec<Entry<ImageRef>>>;
+    /// All texts of a run.
+    fn texts(&self, id: &RunId) -> Result<Vec<Entry<Text>>>;
+    /// Files of a run.
+    fn files(&self, id: &RunId) -> Result<Vec<Entry<FileRef>>>;
+    /// The last `tail` log lines of a run.
+    fn log_lines(&self, id: &RunId, tail: usize) -> Result<Vec<Entry<LogLine>>>;
+    /// A blob's bytes.
+    fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>>;
+}
+
+impl Source for Reader {
+    fn describe(&self) -> String {
+        self.path().display().to_string()
+    }
+    fn runs(&self) -> Result<Vec<RunInfo>> {
+        Reader::runs(self)
+    }
+    fn resolve(&self, spec: &str) -> Result<RunId> {
+        Reader::resolve(self, spec)
+    }
+    fn run(&self, id: &RunId) -> Result<RunInfo> {
+        Reader::run(self, id)
+    }
+    fn children(&self, id: &RunId) -> Result<Vec<RunInfo>> {
+        Reader::children(self, id)
+    }
+    fn metrics(&self, id: &RunId) -> Result<Vec<MetricInfo>> {
+        Reader::metrics(self, id)
+    }
+    fn summary(&self, id: &RunId) -> Result<Vec<MetricSummary>> {
+        Reader::summary(self, id)
+    }
+    fn summaries(&self) -> Result<BTreeMap<RunId, Vec<MetricSummary>>> {
+        Reader::summaries(self)
+    }
+    fn series_chunks(&self, id: &RunId, name: &str) -> Result<Vec<ChunkInfo>> {
+        Reader::series_chunks(self, id, name)
+    }
+    fn chunk_points(&self, seq: i64) -> Result<Vec<Point>> {
+        Reader::chunk_points(self, seq)
+    }
+    fn rows(&self, id: &RunId, name: &str) -> Result<Vec<Entry<Row>>> {
+        Reader::rows(self, id, name)
+    }
+    fn tables(&self, id: &RunId, name: &str) -> Result<Vec<Entry<Table>>> {
+        Reader::tables(self, id, name)
+    }
+    fn images(&self, id: &RunId) -> Result<Vec<Entry<ImageRef>>> {
+        Reader::images(self, id, None)
+    }
+    fn texts(&self, id: &RunId) -> Result<Vec<Entry<Text>>> {
+        Reader::texts(self, id, None)
+    }
+    fn files(&self, id: &RunId) -> Result<Vec<Entry<FileRef>>> {
+        Reader::files(self, id)
+    }
+    fn log_lines(&self, id: &RunId, tail: usize) -> Result<Vec<Entry<LogLine>>> {
+        Reader::log_lines(self, id, None, Some(tail))
+    }
+    fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
+        Reader::blob(self, hash)
+    }
+}

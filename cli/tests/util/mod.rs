@@ -1,0 +1,255 @@
+//! Shared helpers of the end-to-end tests: run the real `runlog` binary, build stores with known runs, snapshot files
+//! to prove nothing was written, and a tiny HTTP/1.1 client for loopback servers (the UI and chromedriver).
+#![allow(dead_code)]
+
+use runlog_core::{Store, Value};
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_runlog");
+
+/// A `runlog` command on a store, with a clean environment (no inherited store, run or colour settings).
+pub fn cmd(store: &Path) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_remove("RUNLOG_STORE").env_remove("RUNLOG_RUN_ID").env("NO_COLOR", "1").arg("--store").arg(store);
+    c
+}
+
+/// Runs `runlog --store STORE ARGS...` and returns its output.
+pub fn runlog(store: &Path, args: &[&str]) -> Output {
+    cmd(store).args(args).stdin(Stdio::null()).output().expect("run the runlog binary")
+}
+
+/// Runs `runlog` with `input` on stdin.
+pub fn runlog_stdin(store: &Path, args: &[&str], env: &[(&str, &str)], input: &str) -> Output {
+    let mut c = cmd(store);
+    c.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let mut child = c.spawn().expect("spawn runlog");
+    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+    child.wait_with_output().expect("wait for runlog")
+}
+
+/// stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "runlog failed ({:?}): {}", o.status, stderr(o));
+    stdout(o)
+}
+
+/// Asserts a failure with `code`, a single stderr line starting with `runlog:` that contains `needle`, and no stdout.
+pub fn fails(o: &Output, code: i32, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "exit code; stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "one line on stderr, got: {err:?}");
+    assert!(err.starts_with("runlog: "), "stderr starts with runlog: {err:?}");
+    assert!(err.contains(needle), "stderr names {needle:?}: {err:?}");
+    assert!(o.stdout.is_empty(), "nothing on stdout: {:?}", stdout(o));
+}
+
+/// Every file in a directory with its size and a hash of its bytes: compare before and after to prove nothing was
+/// written. A `-shm` file is left out: it is SQLite's shared-memory index of the WAL, which every reader of a WAL
+/// store updates (read marks); it holds no data.
+pub fn dir_state(dir: &Path) -> BTreeMap<PathBuf, (usize, u64)> {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut m = BTreeMap::new();
+    for e in std::fs::read_dir(dir).expect("read dir") {
+        let p = e.expect("dir entry").path();
+        if p.is_file() && !p.to_string_lossy().ends_with("-shm") {
+            let bytes = std::fs::read(&p).expect("read file");
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            m.insert(p.clone(), (bytes.len(), h.finish()));
+        }
+    }
+    m
+}
+
+/// Opens (creating) a store that commits every millisecond, so blocking calls (params, ends) return at once.
+pub fn open_store(path: impl AsRef<Path>) -> Store {
+    Store::builder(path.as_ref())
+        .flush_interval(Duration::from_millis(1))
+        .open()
+        .unwrap_or_else(|e| panic!("open store {}: {e}", path.as_ref().display()))
+}
+
+/// The ids of the fixture's runs.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    /// The store file.
+    pub store: PathBuf,
+    /// mnist/adam: completed, loss = 1/(step+1) for 10 steps, acc 3 points, a row, a table, an image, a file.
+    pub adam: String,
+    /// mnist/sgd: failed ("diverged"), loss = 2 - step/10 for 5 steps.
+    pub sgd: String,
+    /// cifar/base: completed, no metrics.
+    pub base: String,
+}
+
+/// A tiny valid PNG (w x h, one colour).
+pub fn png(w: u32, h: u32, rgb: (u8, u8, u8)) -> Vec<u8> {
+    let mut p = tiny_skia::Pixmap::new(w, h).expect("pixmap size");
+    p.fill(tiny_skia::Color::from_rgba8(rgb.0, rgb.1, rgb.2, 255));
+    p.encode_png().expect("encode png")
+}
+
+/// Writes a store with known runs into `dir`.
+pub fn fixture(dir: &Path) -> Fixture {
+    let path = dir.join("runs.db");
+    let store = open_store(&path);
+    let adam = store.start_named_run("mnist", "adam").expect("start run");
+    adam.log_param("lr", 0.001).expect("param");
+    adam.log_param("optimizer", "adam").expect("param");
+    adam.set_tag("stage", "final").expect("tag");
+    adam.add_property("host", "test").expect("property");
+    for step in 0..10 {
+        adam.log("loss", 1.0 / (step as f64 + 1.0)).expect("log");
+    }
+    for (s, v) in [(0, 0.5), (5, 0.75), (9, 0.9)] {
+        adam.log_at("acc", s, v).expect("log");
+    }
+    for e in 0..3 {
+        adam.log_row("epoch", [("epoch", Value::from(e)), ("val_loss", Value::from(1.0 - e as f64 * 0.25))])
+            .expect("row");
+    }
+    adam.log_table(
+        "pr",
+        [("p", vec![Value::from(1.0), Value::from(0.8)]), ("r", vec![Value::from(0.1), Value::from(0.6)])],
+    )
+    .expect("table");
+    adam.log_image("samples", &png(16, 8, (200, 30, 30)), "red sample at step 0").expect("image");
+    adam.log_image("samples", &png(16, 8, (30, 30, 200)), "blue sample at step 1").expect("image");
+    adam.upload_bytes("config.yaml", b"lr: 0.001\n".to_vec()).expect("file");
+    adam.log_line("stdout", "OUT", "", "epoch 1 done").expect("log line");
+    adam.complete().expect("complete");
+    let sgd = store.start_named_run("mnist", "sgd").expect("start run");
+    for step in 0..5 {
+        sgd.log("loss", 2.0 - step as f64 / 10.0).expect("log");
+    }
+    sgd.fail("diverged").expect("fail");
+    let base = store.start_named_run("cifar", "base").expect("start run");
+    base.complete().expect("complete");
+    store.flush().expect("flush");
+    Fixture { store: path, adam: adam.id().to_string(), sgd: sgd.id().to_string(), base: base.id().to_string() }
+}
+
+/// A response of [`http`].
+#[derive(Debug)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (de-chunked).
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// One HTTP/1.1 request to a loopback `http://host:port/path` URL (Connection: close).
+pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> Response {
+    let rest = url.strip_prefix("http://").expect("http:// URL");
+    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect to {host}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
+    let payload = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    if body.is_some() {
+        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(&payload);
+    s.write_all(req.as_bytes()).expect("send request");
+    // Read the head, then exactly the body: some servers keep the connection open despite `Connection: close`.
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 << 10];
+    let split = loop {
+        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        let n = s.read(&mut buf).expect("read response head");
+        assert!(n > 0, "connection closed before the end of the response head");
+        raw.extend_from_slice(&buf[..n]);
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status: u16 =
+        lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let length = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
+    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    if let Some(len) = length {
+        while body.len() < len {
+            let n = s.read(&mut buf).expect("read response body");
+            assert!(n > 0, "connection closed after {} of {len} body bytes", body.len());
+            body.extend_from_slice(&buf[..n]);
+        }
+        body.truncate(len);
+    } else if chunked {
+        while !body.ends_with(b"0\r\n\r\n") {
+            let n = s.read(&mut buf).expect("read chunked body");
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&buf[..n]);
+        }
+        body = dechunk(&body);
+    } else {
+        s.read_to_end(&mut body).expect("read response body");
+    }
+    Response { status, headers, body }
+}
+
+fn dechunk(mut b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
+        let size_text = String::from_utf8_lossy(&b[..eol]).into_owned();
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
+        b = &b[eol + 2 + size + 2..];
+    }
+    out
+}
+
+/// A free loopback port (bound and released; good enough for tests that start one server each).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}

@@ -1,0 +1,543 @@
+// runlog UI: one static app over the JSON API (/api/...). Hand-written, no dependencies, no network beyond this server.
+// Pages: "/" (runs table), "/runs/<run>" (one run), "/compare?runs=a,b" (series of several runs overlaid).
+// Every chart publishes what it drew in window.runlogCharts[title] and in its canvas's data-points attribute, so
+// tests (and curious users) can read the drawn points back.
+"use strict";
+
+const COLORS = ["#2f6fde", "#e4572e", "#29a36a", "#9b59b6", "#f0a202", "#17a2b8", "#d63384", "#6c757d"];
+window.runlogCharts = {};
+
+// ---------- helpers ----------
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const k of kids.flat()) if (k !== null && k !== undefined) e.append(k instanceof Node ? k : String(k));
+  return e;
+}
+async function api(path) {
+  const r = await fetch(path, { cache: "no-store" });
+  let body = null;
+  try { body = await r.json(); } catch (_) { body = null; }
+  if (!r.ok) throw new Error((body && body.error) || ("HTTP " + r.status));
+  return body;
+}
+function q(params) {
+  return Object.entries(params).filter(([, v]) => v !== undefined && v !== null)
+    .map(([k, v]) => encodeURIComponent(k) + "=" + encodeURIComponent(v)).join("&");
+}
+function fmtTime(ms) {
+  if (ms === null || ms === undefined) return "";
+  const d = new Date(ms);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+function fmtDur(ms) {
+  if (ms === null || ms === undefined) return "";
+  const s = Math.floor(ms / 1000);
+  if (ms < 1000) return ms + "ms";
+  if (s < 60) return (ms / 1000).toFixed(1) + "s";
+  if (s < 3600) return Math.floor(s / 60) + "m" + String(s % 60).padStart(2, "0") + "s";
+  if (s < 86400) return Math.floor(s / 3600) + "h" + String(Math.floor(s % 3600 / 60)).padStart(2, "0") + "m";
+  return Math.floor(s / 86400) + "d" + String(Math.floor(s % 86400 / 3600)).padStart(2, "0") + "h";
+}
+function fmtNum(v) {
+  if (v === null || v === undefined) return "–";
+  if (typeof v === "string") return v;
+  if (typeof v !== "number") return String(v);
+  if (!isFinite(v)) return String(v);
+  if (Number.isInteger(v) && Math.abs(v) < 1e15) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a < 1e-4 || a >= 1e6)) return v.toExponential(3);
+  return String(parseFloat(v.toPrecision(6)));
+}
+// Axis labels: large round numbers as 20k, 1.5M.
+function fmtTick(v) {
+  const a = Math.abs(v);
+  if (a >= 1e4 && a < 1e15) {
+    for (const [d, u] of [[1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]]) {
+      if (a >= d) return String(parseFloat((v / d).toPrecision(4))) + u;
+    }
+  }
+  return fmtNum(v);
+}
+function statusBadge(s) { return el("span", { class: "status " + s }, s); }
+function setMain(...kids) { const m = document.getElementById("main"); m.replaceChildren(...kids); }
+function errorPage(title, message) {
+  document.title = title + " – runlog";
+  setMain(el("div", { class: "error-page", id: "error" },
+    el("h1", {}, title), el("p", {}, message), el("p", {}, el("a", { href: "/" }, "← all runs"))));
+  markReady();
+}
+
+// Marks the page as drawn; readyMs (ms since navigation start) is what the page-load benchmark reads.
+function markReady() {
+  document.body.dataset.readyMs = String(Math.round(performance.now()));
+  document.body.dataset.ready = "1";
+}
+
+// ---------- chart ----------
+// A line chart on a canvas: several series, hover readout, drag to zoom (double-click resets), log scale and
+// TensorBoard-style smoothing (exponential moving average with debiasing). Zooming asks `onZoom(x0, x1)` for more
+// detailed points of that step range; the server downsamples.
+class Chart {
+  constructor(title, opts) {
+    this.title = title;
+    this.opts = Object.assign({ xLabel: "step", onZoom: null }, opts || {});
+    this.series = [];
+    this.view = null; // [x0, x1] when zoomed
+    this.smoothing = 0;
+    this.logY = false;
+    this.canvas = el("canvas", { "data-title": title, "data-points": "[]" });
+    this.readout = el("div", { class: "readout" });
+    this.legend = el("div", { class: "legend" });
+    this.root = el("div", { class: "chart" }, this.canvas, this.readout);
+    this.node = el("div", {}, this.root, this.legend);
+    this.hover = null;
+    this.drag = null;
+    this.canvas.addEventListener("mousemove", (e) => this.onMove(e));
+    this.canvas.addEventListener("mouseleave", () => { this.hover = null; this.drag = null; this.readout.style.display = "none"; this.draw(); });
+    this.canvas.addEventListener("mousedown", (e) => { this.drag = { x0: this.offX(e), x1: this.offX(e) }; });
+    this.canvas.addEventListener("mouseup", (e) => this.onUp(e));
+    this.canvas.addEventListener("dblclick", () => this.resetZoom());
+    new ResizeObserver(() => this.draw()).observe(this.canvas);
+  }
+  offX(e) { return e.clientX - this.canvas.getBoundingClientRect().left; }
+  setSeries(series) {
+    // series: [{label, color, points: [[x, y|null], ...], total, downsampled}]
+    this.series = series;
+    const drawn = series.map((s) => ({ label: s.label, points: s.points, count: s.total, downsampled: !!s.downsampled }));
+    window.runlogCharts[this.title] = { series: drawn, logY: this.logY, smoothing: this.smoothing, view: this.view };
+    this.canvas.dataset.points = JSON.stringify(series.length ? series[0].points : []);
+    this.canvas.dataset.series = String(series.length);
+    this.legend.replaceChildren(...(series.length > 1 || this.opts.legend ? series.map((s) => el("span", {}, el("i", { style: "background:" + s.color }), s.label)) : []));
+    this.draw();
+  }
+  setOptions(o) {
+    if ("smoothing" in o) this.smoothing = o.smoothing;
+    if ("logY" in o) this.logY = o.logY;
+    const g = window.runlogCharts[this.title];
+    if (g) { g.logY = this.logY; g.smoothing = this.smoothing; }
+    this.draw();
+  }
+  resetZoom() {
+    if (!this.view) return;
+    this.view = null;
+    if (this.opts.onZoom) this.opts.onZoom(null, null); else this.draw();
+  }
+  smooth(points) {
+    const w = this.smoothing;
+    if (!(w > 0)) return points;
+    let last = 0, n = 0;
+    return points.map(([x, y]) => {
+      if (y === null || !isFinite(y)) return [x, y];
+      last = last * w + (1 - w) * y;
+      n += 1;
+      return [x, last / (1 - Math.pow(w, n))];
+    });
+  }
+  layout() {
+    const r = this.canvas.getBoundingClientRect();
+    return { w: r.width, h: r.height, l: 58, r: 12, t: 10, b: 26 };
+  }
+  bounds() {
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (const s of this.series) for (const [x, y] of s.points) {
+      if (x < x0) x0 = x; if (x > x1) x1 = x;
+      if (this.view && (x < this.view[0] || x > this.view[1])) continue;
+      if (y === null || !isFinite(y) || (this.logY && y <= 0)) continue;
+      if (y < y0) y0 = y; if (y > y1) y1 = y;
+    }
+    if (this.view) { x0 = this.view[0]; x1 = this.view[1]; }
+    if (!isFinite(x0)) { x0 = 0; x1 = 1; }
+    if (x0 === x1) { x0 -= 1; x1 += 1; }
+    if (!isFinite(y0)) { y0 = this.logY ? 1 : 0; y1 = this.logY ? 10 : 1; }
+    if (this.logY) { y0 = Math.log10(y0); y1 = Math.log10(y1); }
+    if (y0 === y1) { y0 -= 0.5; y1 += 0.5; }
+    const pad = (y1 - y0) * 0.05;
+    return { x0, x1, y0: y0 - pad, y1: y1 + pad };
+  }
+  ticks(a, b, n) {
+    const span = b - a, step0 = span / n, mag = Math.pow(10, Math.floor(Math.log10(step0)));
+    const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => span / s <= n) || 10 * mag;
+    const out = [];
+    for (let v = Math.ceil(a / step) * step; v <= b + step * 1e-9; v += step) out.push(Math.abs(v) < step * 1e-9 ? 0 : v);
+    return out;
+  }
+  // Y ticks in axis units (log10 of the value on a log scale): decades (with 2x and 5x when few) over a decade or
+  // more, else round values.
+  yTicks(B) {
+    if (!this.logY) return this.ticks(B.y0, B.y1, 5);
+    if (B.y1 - B.y0 < 1) {
+      const a = Math.pow(10, B.y0), b = Math.pow(10, B.y1);
+      return this.ticks(a, b, 5).filter((v) => v > 0).map(Math.log10);
+    }
+    const out = [];
+    for (let k = Math.floor(B.y0); k <= Math.ceil(B.y1); k++) {
+      const mults = B.y1 - B.y0 < 3 ? [1, 2, 5] : [1];
+      for (const m of mults) { const t = k + Math.log10(m); if (t >= B.y0 && t <= B.y1) out.push(t); }
+    }
+    return out;
+  }
+  draw() {
+    const c = this.canvas, L = this.layout();
+    if (!L.w) return;
+    const dpr = window.devicePixelRatio || 1;
+    c.width = Math.round(L.w * dpr); c.height = Math.round(L.h * dpr);
+    const g = c.getContext("2d");
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, L.w, L.h);
+    const B = this.bounds();
+    this.B = B;
+    const pw = L.w - L.l - L.r, ph = L.h - L.t - L.b;
+    const X = (x) => L.l + (x - B.x0) / (B.x1 - B.x0) * pw;
+    const Y = (y) => L.t + ph - ((this.logY ? Math.log10(y) : y) - B.y0) / (B.y1 - B.y0) * ph;
+    this.X = X;
+    g.font = "11px system-ui, sans-serif"; g.fillStyle = "#6b7385"; g.strokeStyle = "#eceef2"; g.lineWidth = 1;
+    g.textAlign = "right"; g.textBaseline = "middle";
+    for (const t of this.yTicks(B)) {
+      const y = L.t + ph - (t - B.y0) / (B.y1 - B.y0) * ph;
+      g.beginPath(); g.moveTo(L.l, y); g.lineTo(L.l + pw, y); g.stroke();
+      g.fillText(fmtTick(this.logY ? parseFloat(Math.pow(10, t).toPrecision(6)) : t), L.l - 5, y);
+    }
+    g.textAlign = "center"; g.textBaseline = "top";
+    for (const t of this.ticks(B.x0, B.x1, Math.max(2, Math.floor(pw / 70)))) {
+      const x = X(t);
+      g.beginPath(); g.moveTo(x, L.t); g.lineTo(x, L.t + ph); g.stroke();
+      g.fillText(fmtTick(t), x, L.t + ph + 5);
+    }
+    g.strokeStyle = "#c8ccd5"; g.strokeRect(L.l, L.t, pw, ph);
+    g.save(); g.beginPath(); g.rect(L.l, L.t, pw, ph); g.clip();
+    for (const s of this.series) {
+      const smoothed = this.smooth(s.points);
+      const layers = this.smoothing > 0 ? [[s.points, 0.25], [smoothed, 1]] : [[s.points, 1]];
+      for (const [pts, alpha] of layers) {
+        g.globalAlpha = alpha; g.strokeStyle = s.color; g.lineWidth = 1.5; g.beginPath();
+        let pen = false;
+        for (const [x, y] of pts) {
+          if (y === null || !isFinite(y) || (this.logY && y <= 0)) { pen = false; continue; }
+          const px = X(x), py = Y(y);
+          if (pen) g.lineTo(px, py); else g.moveTo(px, py);
+          pen = true;
+        }
+        g.stroke();
+        if (pts.length < 60) {
+          g.fillStyle = s.color;
+          for (const [x, y] of pts) if (y !== null && isFinite(y) && !(this.logY && y <= 0)) { g.beginPath(); g.arc(X(x), Y(y), 2.2, 0, 7); g.fill(); }
+        }
+      }
+    }
+    g.globalAlpha = 1;
+    if (this.hover) {
+      g.strokeStyle = "#888"; g.setLineDash([3, 3]); g.beginPath(); g.moveTo(this.hover.px, L.t); g.lineTo(this.hover.px, L.t + ph); g.stroke(); g.setLineDash([]);
+      for (const h of this.hover.hits) { g.fillStyle = h.color; g.beginPath(); g.arc(X(h.x), Y(h.y), 4, 0, 7); g.fill(); }
+    }
+    if (this.drag && Math.abs(this.drag.x1 - this.drag.x0) > 2) {
+      g.fillStyle = "rgba(47,111,222,0.12)";
+      g.fillRect(Math.min(this.drag.x0, this.drag.x1), L.t, Math.abs(this.drag.x1 - this.drag.x0), ph);
+    }
+    g.restore();
+    if (!this.series.length || this.series.every((s) => !s.points.length)) {
+      g.fillStyle = "#6b7385"; g.textAlign = "center"; g.fillText("no data", L.l + pw / 2, L.t + ph / 2);
+    }
+  }
+  nearest(points, x) {
+    let lo = 0, hi = points.length - 1;
+    if (hi < 0) return null;
+    while (lo < hi) { const m = (lo + hi) >> 1; if (points[m][0] < x) lo = m + 1; else hi = m; }
+    if (lo > 0 && Math.abs(points[lo - 1][0] - x) <= Math.abs(points[lo][0] - x)) lo -= 1;
+    return points[lo];
+  }
+  onMove(e) {
+    const px = this.offX(e);
+    if (this.drag) { this.drag.x1 = px; }
+    if (!this.B) return;
+    const L = this.layout(), pw = L.w - L.l - L.r;
+    const x = this.B.x0 + (px - L.l) / pw * (this.B.x1 - this.B.x0);
+    const hits = [];
+    for (const s of this.series) {
+      const raw = this.nearest(s.points, x);
+      if (!raw || raw[1] === null || !isFinite(raw[1]) || (this.logY && raw[1] <= 0)) continue;
+      const hit = { label: s.label, color: s.color, x: raw[0], y: raw[1], smoothed: null };
+      if (this.smoothing > 0) {
+        const sm = this.smooth(s.points);
+        const i = s.points.indexOf(raw);
+        if (i >= 0 && sm[i][1] !== null && isFinite(sm[i][1])) { hit.smoothed = sm[i][1]; hit.y = sm[i][1]; hit.raw = raw[1]; }
+      }
+      hits.push(hit);
+    }
+    this.hover = { px, hits };
+    if (hits.length) {
+      this.readout.replaceChildren(...hits.map((h) => el("div", {}, el("b", {}, this.opts.xLabel + " " + fmtNum(h.x)), "  ", this.series.length > 1 ? h.label + ": " : "",
+        h.smoothed === null ? fmtNum(h.y) : fmtNum(h.raw) + " (smoothed " + fmtNum(h.smoothed) + ")")));
+      this.readout.style.display = "block";
+      this.readout.style.left = Math.min(px + 12, L.w - 160) + "px";
+      this.readout.style.top = "8px";
+    } else this.readout.style.display = "none";
+    this.draw();
+  }
+  onUp(e) {
+    const d = this.drag; this.drag = null;
+    if (!d || Math.abs(d.x1 - d.x0) < 6 || !this.B) { this.draw(); return; }
+    const L = this.layout(), pw = L.w - L.l - L.r;
+    const toX = (px) => this.B.x0 + (px - L.l) / pw * (this.B.x1 - this.B.x0);
+    const a = toX(Math.min(d.x0, d.x1)), b = toX(Math.max(d.x0, d.x1));
+    this.view = [a, b];
+    if (this.opts.onZoom) this.opts.onZoom(Math.floor(a), Math.ceil(b)); else this.draw();
+  }
+}
+
+// Controls shared by all charts of a page: smoothing and log scale.
+function chartControls(charts) {
+  const label = el("span", { class: "dim" }, "0");
+  const slider = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: "0", id: "smoothing" });
+  slider.addEventListener("input", () => { label.textContent = slider.value; charts.forEach((c) => c.setOptions({ smoothing: parseFloat(slider.value) })); });
+  const log = el("input", { type: "checkbox", id: "logscale" });
+  log.addEventListener("change", () => charts.forEach((c) => c.setOptions({ logY: log.checked })));
+  const reset = el("button", { onclick: () => charts.forEach((c) => c.resetZoom()) }, "Reset zoom");
+  return el("div", { class: "toolbar" }, "Smoothing", slider, label, el("label", {}, log, " log scale"), reset,
+    el("span", { class: "dim" }, "drag on a chart to zoom, double-click to reset"));
+}
+
+// A scalar chart for one metric over several runs (one run on a run page).
+function scalarChart(name, runs, legend) {
+  let chart;
+  const load = async (from, to) => {
+    const width = Math.max(200, Math.round(chart.canvas.getBoundingClientRect().width || 600));
+    const res = await Promise.all(runs.map((r) => api("/api/series?" + q({ run: r.id, name, from, to, points: width })).catch(() => null)));
+    chart.setSeries(res.map((s, i) => s && { label: runs[i].label, color: runs[i].color, points: s.points, total: s.count, downsampled: s.downsampled }).filter(Boolean));
+  };
+  chart = new Chart(name, { onZoom: (a, b) => load(a, b), legend: !!legend });
+  chart.reload = () => load(chart.view ? Math.floor(chart.view[0]) : null, chart.view ? Math.ceil(chart.view[1]) : null);
+  return chart;
+}
+
+// A two-variable chart for a row metric or a table: pick the x and y columns.
+function xyChart(name, fetchData) {
+  const chart = new Chart(name, { xLabel: "x" });
+  const xs = el("select", {}), ys = el("select", {});
+  let data = null;
+  const numeric = (i) => data.rows.some((r) => typeof r[i] === "number");
+  const render = () => {
+    const xi = parseInt(xs.value, 10), yi = parseInt(ys.value, 10);
+    const pts = data.rows.map((r, k) => [xi < 0 ? k : r[xi], r[yi]]).filter(([x, y]) => typeof x === "number" && (typeof y === "number" || y === null));
+    pts.sort((a, b) => a[0] - b[0]);
+    chart.opts.xLabel = xi < 0 ? "row" : data.columns[xi];
+    chart.setSeries([{ label: data.columns[yi], color: COLORS[0], points: pts, total: pts.length }]);
+  };
+  const load = async () => {
+    data = await fetchData();
+    const keepX = xs.value, keepY = ys.value;
+    const idx = data.columns.map((_, i) => i).filter(numeric);
+    xs.replaceChildren(el("option", { value: "-1" }, "(row index)"), ...idx.map((i) => el("option", { value: String(i) }, data.columns[i])));
+    ys.replaceChildren(...idx.map((i) => el("option", { value: String(i) }, data.columns[i])));
+    if (keepX) xs.value = keepX; else xs.value = idx.length > 1 ? String(idx[0]) : "-1";
+    if (keepY) ys.value = keepY; else ys.value = String(idx.length > 1 ? idx[1] : (idx[0] ?? 0));
+    if (idx.length) render();
+  };
+  xs.addEventListener("change", render); ys.addEventListener("change", render);
+  chart.reload = load;
+  chart.controls = el("div", { class: "toolbar" }, "x", xs, "y", ys);
+  return chart;
+}
+
+function chartCard(title, chart, extra, description) {
+  return el("div", { class: "card" }, el("h3", { title }, title), description ? el("div", { class: "dim" }, description) : null, extra || null, chart.node);
+}
+
+// ---------- runs table ----------
+async function runsPage() {
+  document.title = "runs – runlog";
+  let runs = await api("/api/runs");
+  const state = { sort: "started_at", dir: -1, text: "", status: "", experiment: "" };
+  const selected = new Set();
+  const counts = {};
+  for (const r of runs) for (const m of Object.keys(r.metrics || {})) counts[m] = (counts[m] || 0) + 1;
+  const metricCols = Object.keys(counts).sort((a, b) => counts[b] - counts[a] || a.localeCompare(b)).slice(0, 5);
+  const cols = [
+    ["name", "Name"], ["experiment", "Experiment"], ["status", "Status"], ["started_at", "Started"], ["duration_ms", "Duration"],
+    ...metricCols.map((m) => ["m:" + m, m]),
+  ];
+  const text = el("input", { type: "text", placeholder: "filter: name, experiment, id, tag", id: "filter" });
+  const status = el("select", { id: "status-filter" }, el("option", { value: "" }, "any status"), ...["running", "completed", "failed", "cancelled", "crashed"].map((s) => el("option", { value: s }, s)));
+  const exps = [...new Set(runs.map((r) => r.experiment))].sort();
+  const exp = el("select", { id: "experiment-filter" }, el("option", { value: "" }, "all experiments"), ...exps.map((e) => el("option", { value: e }, e)));
+  const compare = el("button", { id: "compare", disabled: "" }, "Compare selected");
+  compare.addEventListener("click", () => { location.href = "/compare?" + q({ runs: [...selected].join(",") }); });
+  const tbody = el("tbody", {});
+  const thead = el("thead", {});
+  const value = (r, key) => key.startsWith("m:") ? (r.metrics[key.slice(2)] || {}).last : r[key];
+  const renderHead = () => thead.replaceChildren(el("tr", {}, el("th", {}, ""), ...cols.map(([k, label]) => {
+    const th = el("th", { class: k.startsWith("m:") || k === "duration_ms" ? "num" : "", "data-key": k }, label + (state.sort === k ? (state.dir > 0 ? " ▲" : " ▼") : ""));
+    th.addEventListener("click", () => { if (state.sort === k) state.dir = -state.dir; else { state.sort = k; state.dir = 1; } render(); });
+    return th;
+  })));
+  const render = () => {
+    renderHead();
+    const t = state.text.toLowerCase();
+    const shown = runs.filter((r) => (!state.status || r.status === state.status) && (!state.experiment || r.experiment === state.experiment) &&
+      (!t || [r.name, r.experiment, r.id, ...Object.entries(r.tags).map(([k, v]) => k + "=" + v)].some((s) => s.toLowerCase().includes(t))));
+    shown.sort((a, b) => {
+      const x = value(a, state.sort), y = value(b, state.sort);
+      if (x === y) return 0;
+      if (x === undefined || x === null) return 1;
+      if (y === undefined || y === null) return -1;
+      return (x < y ? -1 : 1) * state.dir;
+    });
+    tbody.replaceChildren(...shown.map((r) => {
+      const box = el("input", { type: "checkbox", "data-run": r.id });
+      box.checked = selected.has(r.id);
+      box.addEventListener("change", () => { if (box.checked) selected.add(r.id); else selected.delete(r.id); compare.disabled = selected.size < 2; });
+      return el("tr", { "data-run": r.id }, el("td", {}, box),
+        el("td", {}, r.parent ? "└ " : "", el("a", { href: "/runs/" + r.id }, r.name)),
+        el("td", {}, r.experiment), el("td", {}, statusBadge(r.status)), el("td", {}, fmtTime(r.started_at)),
+        el("td", { class: "num" }, fmtDur(r.duration_ms)),
+        ...metricCols.map((m) => el("td", { class: "num" }, fmtNum((r.metrics[m] || {}).last))));
+    }));
+    count.textContent = shown.length + " of " + runs.length + " runs";
+  };
+  const count = el("span", { class: "dim" });
+  text.addEventListener("input", () => { state.text = text.value; render(); });
+  status.addEventListener("change", () => { state.status = status.value; render(); });
+  exp.addEventListener("change", () => { state.experiment = exp.value; render(); });
+  setMain(el("h1", {}, "Runs"), el("div", { class: "toolbar" }, text, exp, status, compare, count),
+    runs.length ? el("table", { id: "runs" }, thead, tbody) : el("p", { class: "dim" }, "No runs in this store yet."));
+  render();
+  markReady();
+  setInterval(async () => {
+    if (!runs.some((r) => r.status === "running")) return;
+    try { runs = await api("/api/runs"); render(); } catch (_) { /* keep the last good view */ }
+  }, 3000);
+}
+
+// ---------- run page ----------
+async function runPage(spec) {
+  let data;
+  try { data = await api("/api/run?" + q({ run: spec })); }
+  catch (e) { errorPage("Run not found", e.message); return; }
+  const run = data.run;
+  document.title = run.experiment + "/" + run.name + " – runlog";
+  const me = [{ id: run.id, label: run.name, color: COLORS[0] }];
+  const charts = [];
+  const chartCards = [];
+  for (const m of data.metrics) {
+    if (m.kind === "scalar") {
+      const c = scalarChart(m.name, me); charts.push(c); chartCards.push(chartCard(m.name, c, null, m.description));
+    } else if (m.kind === "row") {
+      const c = xyChart(m.name, () => api("/api/rows?" + q({ run: run.id, name: m.name })));
+      charts.push(c); chartCards.push(chartCard(m.name + " (rows)", c, c.controls, m.description));
+    } else if (m.kind === "table") {
+      let step = null;
+      const stepSel = el("select", {});
+      const c = xyChart(m.name, async () => {
+        const t = await api("/api/table?" + q({ run: run.id, name: m.name, step }));
+        stepSel.replaceChildren(...t.steps.map((s) => el("option", { value: String(s) }, "step " + s)));
+        stepSel.value = String(t.step);
+        return t;
+      });
+      stepSel.addEventListener("change", () => { step = stepSel.value; c.reload(); });
+      c.controls.append("table", stepSel);
+      charts.push(c); chartCards.push(chartCard(m.name + " (table)", c, c.controls, m.description));
+    }
+  }
+  const kv = (title, obj) => Object.keys(obj).length ? el("div", { class: "card" }, el("h3", {}, title),
+    el("table", { class: "kv", id: title.toLowerCase() }, el("tbody", {}, ...Object.entries(obj).map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", {}, typeof v === "number" ? fmtNum(v) : String(v))))))) : null;
+  const header = el("div", {},
+    el("h1", {}, el("span", { class: "dim" }, run.experiment + " / "), run.name, " ", statusBadge(run.status)),
+    el("div", { class: "meta" }, el("span", {}, "id " + run.id), el("span", {}, "started " + fmtTime(run.started_at)),
+      el("span", { id: "duration" }, "duration " + fmtDur(run.duration_ms)), run.reason ? el("span", {}, "reason: " + run.reason) : null,
+      run.parent ? el("a", { href: "/runs/" + run.parent }, "parent run") : null,
+      el("a", { href: "/compare?" + q({ runs: run.id }) }, "compare…")));
+  const gallery = el("div", { class: "grid gallery", id: "gallery" });
+  const logs = el("pre", { class: "log", id: "logs" });
+  const children = data.children.length ? el("div", { class: "card" }, el("h3", {}, "Child runs"),
+    el("table", {}, el("tbody", {}, ...data.children.map((c) => el("tr", {}, el("td", {}, el("a", { href: "/runs/" + c.id }, c.name)), el("td", {}, statusBadge(c.status))))))) : null;
+  const files = data.files.length ? el("div", { class: "card" }, el("h3", {}, "Files"),
+    el("table", {}, el("tbody", {}, ...data.files.map((f) => el("tr", {}, el("td", {}, el("a", { href: "/api/blob/" + f.hash, download: f.name.split("/").pop() }, f.name)), el("td", { class: "num" }, f.size + " B")))))) : null;
+  const texts = data.texts.length ? el("div", { class: "card" }, el("h3", {}, "Texts"), ...data.texts.map((t) => el("div", {}, el("b", {}, t.name + " [" + t.step + "] "), t.text))) : null;
+  setMain(header,
+    chartCards.length ? chartControls(charts) : null,
+    chartCards.length ? el("div", { class: "grid", id: "charts" }, ...chartCards) : el("p", { class: "dim" }, "No metrics logged."),
+    el("h2", {}, "Images"), gallery,
+    el("h2", {}, "Params, tags, properties"),
+    el("div", { class: "cols" }, kv("Params", run.params), kv("Tags", run.tags), kv("Properties", run.properties), children, files, texts),
+    el("h2", {}, "Log"), logs);
+  const loadImages = async () => {
+    const imgs = await api("/api/images?" + q({ run: run.id }));
+    const by = {};
+    for (const i of imgs) (by[i.name] = by[i.name] || []).push(i);
+    if (!imgs.length) { gallery.replaceChildren(el("p", { class: "dim" }, "No images.")); return; }
+    gallery.replaceChildren(...Object.entries(by).map(([name, list]) => {
+      const img = el("img", { alt: name, "data-name": name });
+      const cap = el("div", { class: "dim" });
+      const slider = el("input", { type: "range", min: "0", max: String(list.length - 1), value: String(list.length - 1), "data-name": name });
+      const show = () => { const i = list[parseInt(slider.value, 10)]; img.src = "/api/blob/" + i.hash; img.width = Math.min(i.width * Math.max(1, Math.floor(160 / i.width)), 400); cap.textContent = "step " + i.step + " · " + i.width + "×" + i.height + (i.description ? " · " + i.description : ""); };
+      slider.addEventListener("input", show);
+      show();
+      return el("div", { class: "card" }, el("h3", {}, name), img, cap, list.length > 1 ? slider : null);
+    }));
+  };
+  const loadLogs = async () => {
+    const lines = await api("/api/logs?" + q({ run: run.id }));
+    logs.replaceChildren(...(lines.length ? lines.map((l) => el("div", { class: l.stream }, fmtTime(l.timestamp) + " " + l.stream.padEnd(6) + " " + l.message)) : ["(no log lines)"]));
+  };
+  await Promise.all([...charts.map((c) => c.reload()), loadImages(), loadLogs()]);
+  markReady();
+  if (run.status === "running") {
+    const timer = setInterval(async () => {
+      try {
+        const fresh = await api("/api/run?" + q({ run: run.id }));
+        if (fresh.metrics.length !== data.metrics.length) { clearInterval(timer); runPage(spec); return; }
+        document.getElementById("duration").textContent = "duration " + fmtDur(fresh.run.duration_ms);
+        await Promise.all([...charts.map((c) => c.reload()), loadLogs()]);
+        if (fresh.run.status !== "running") { clearInterval(timer); runPage(spec); }
+      } catch (_) { /* try again next tick */ }
+    }, 2000);
+  }
+}
+
+// ---------- compare ----------
+async function comparePage() {
+  document.title = "compare – runlog";
+  const ids = (new URLSearchParams(location.search).get("runs") || "").split(",").filter(Boolean);
+  if (!ids.length) { errorPage("Nothing to compare", "Pick runs in the runs table, then press “Compare selected”."); return; }
+  const infos = [];
+  for (const id of ids) {
+    try { infos.push(await api("/api/run?" + q({ run: id }))); }
+    catch (e) { errorPage("Run not found", e.message); return; }
+  }
+  const runs = infos.map((d, i) => ({ id: d.run.id, label: d.run.experiment + "/" + d.run.name, color: COLORS[i % COLORS.length] }));
+  const names = [...new Set(infos.flatMap((d) => d.metrics.filter((m) => m.kind === "scalar").map((m) => m.name)))].sort();
+  const charts = names.map((n) => scalarChart(n, runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === "scalar" && m.name === n)), true));
+  const go = (list) => { location.href = "/compare?" + q({ runs: list.join(",") }); };
+  const picker = el("select", { id: "add-run" }, el("option", { value: "" }, "add a run…"));
+  api("/api/runs").then((all) => {
+    for (const r of all) if (!runs.some((x) => x.id === r.id)) picker.append(el("option", { value: r.id }, r.experiment + "/" + r.name));
+  }).catch(() => {});
+  picker.addEventListener("change", () => { if (picker.value) go([...runs.map((r) => r.id), picker.value]); });
+  setMain(el("h1", {}, "Compare ", String(runs.length), " runs"),
+    el("div", { class: "toolbar", id: "compare-legend" }, ...runs.map((r) => el("span", {}, el("i", { style: "display:inline-block;width:10px;height:10px;margin-right:4px;background:" + r.color }),
+      el("a", { href: "/runs/" + r.id }, r.label), " ",
+      el("button", { title: "remove", "data-remove": r.id, onclick: () => go(runs.filter((x) => x.id !== r.id).map((x) => x.id)) }, "×"))), picker),
+    chartControls(charts),
+    el("div", { class: "grid", id: "charts" }, ...charts.map((c, i) => chartCard(names[i], c))));
+  await Promise.all(charts.map((c) => c.reload()));
+  markReady();
+}
+
+// ---------- boot ----------
+(async () => {
+  api("/api/info").then((i) => { document.getElementById("source").textContent = i.source; }).catch(() => {});
+  const path = location.pathname;
+  try {
+    if (path === "/" || path === "") await runsPage();
+    else if (path.startsWith("/runs/")) await runPage(decodeURIComponent(path.slice(6)));
+    else if (path === "/compare") await comparePage();
+    else errorPage("Page not found", "There is no page " + path + ".");
+  } catch (e) {
+    errorPage("Something went wrong", e.message);
+  }
+})();
