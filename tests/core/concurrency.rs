@@ -57,3 +57,55 @@ fn processes_creating_a_fresh_file_at_once_all_succeed() {
     assert_eq!(runs.len(), 8);
     assert!(runs.iter().all(|x| x.status == RunStatus::Completed));
 }
+
+/// While another process holds the write lock, log calls fill the writer's budget and then wait (memory stays
+/// bounded); when the lock goes, everything lands and nobody saw "database is locked".
+#[test]
+fn a_stalled_writer_makes_log_calls_wait_and_nothing_is_lost() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    let t = temp_store();
+    let store = Store::open(&t.path).expect("open");
+    let run = store.start_run("stall").expect("run");
+    run.flush().expect("flush");
+    let blocker = rusqlite::Connection::open(&t.path).expect("raw");
+    blocker.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
+
+    // Each point holds 24 bytes until committed: this is three times the budget.
+    let total = 3 * runlog::store::MAX_QUEUED_BYTES as u64 / 24;
+    let logged = Arc::new(AtomicU64::new(0));
+    let writer = {
+        let (run, logged) = (run.clone(), logged.clone());
+        std::thread::spawn(move || {
+            for i in 0..total {
+                run.log("x", i as f64).expect("log never fails while waiting");
+                logged.store(i + 1, Ordering::Relaxed);
+            }
+            run.flush().expect("flush");
+        })
+    };
+    // Wait until the logger stops advancing: it is blocked on the budget, not racing ahead.
+    let mut last = 0;
+    let mut stalled = false;
+    for _ in 0..200 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = logged.load(Ordering::Relaxed);
+        if now == last && now > 0 {
+            stalled = true;
+            break;
+        }
+        last = now;
+    }
+    assert!(stalled, "the logger never waited ({last} of {total} calls done)");
+    assert!(last < total, "all {total} calls returned while nothing could be committed");
+    let queued_points = last as usize;
+    assert!(
+        queued_points * 24 <= runlog::store::MAX_QUEUED_BYTES + 4096 * 24 * 2,
+        "{queued_points} points waited in memory, more than the budget"
+    );
+    blocker.execute_batch("COMMIT").expect("release the lock");
+    writer.join().expect("logger thread");
+    assert_eq!(store.reader().series(run.id(), "x").expect("series").len() as u64, total);
+}

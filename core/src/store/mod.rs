@@ -9,7 +9,7 @@ pub(crate) mod schema;
 pub(crate) mod writer;
 
 pub use schema::{APPEND_ONLY_TABLES, SCHEMA_VERSION};
-pub use writer::{CHANNEL_CAPACITY, GROUP_MAX_RECORDS};
+pub use writer::{CHANNEL_CAPACITY, GROUP_MAX_RECORDS, MAX_QUEUED_BYTES};
 
 use crate::error::{Error, Result};
 use crate::read::Reader;
@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
-use writer::{Msg, Writer, WriterConfig};
+use writer::{Budget, Msg, Writer, WriterConfig};
 
 pub(crate) use conn::open_ro;
 
@@ -96,12 +96,14 @@ impl StoreBuilder {
             heartbeat_interval: self.heartbeat_interval,
             fsync,
         };
-        let (tx, handle) = Writer::spawn(cfg, failed.clone())?;
+        let budget = Arc::new(Budget::new(MAX_QUEUED_BYTES));
+        let (tx, handle) = Writer::spawn(cfg, failed.clone(), budget.clone())?;
         let inner = Arc::new(StoreInner {
             path: canonical.clone(),
             store_id,
             durability: self.durability,
             tx,
+            budget,
             failed,
             writer: Mutex::new(Some(handle)),
             reader,
@@ -148,6 +150,7 @@ pub(crate) struct StoreInner {
     pub(crate) store_id: StoreId,
     pub(crate) durability: Durability,
     tx: Sender<Msg>,
+    budget: Arc<Budget>,
     failed: Arc<OnceLock<String>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     pub(crate) reader: Reader,
@@ -165,6 +168,7 @@ impl StoreInner {
 
     /// Hands a message to the writer, waiting while its queue is full (back-pressure).
     pub(crate) fn send(&self, m: Msg) -> Result<()> {
+        self.budget.acquire(m.weight());
         self.tx.send(m).map_err(|_| self.stopped())
     }
 

@@ -23,7 +23,60 @@ use std::time::{Duration, Instant};
 /// Records waiting in memory that force a commit before the interval ends.
 pub const GROUP_MAX_RECORDS: usize = 20_000;
 /// Capacity of the channel to the writer, in messages (a scalar chunk is one message).
-pub const CHANNEL_CAPACITY: usize = 4096;
+pub const CHANNEL_CAPACITY: usize = 65_536;
+/// Most bytes of logged data waiting for the writer (queued or not yet committed); senders wait beyond it.
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// Bytes handed to the writer and not yet committed. Senders wait while it is full (back-pressure): memory stays
+/// bounded when the disk or another process's lock holds the writer up.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    used: Mutex<usize>,
+    freed: std::sync::Condvar,
+    max: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(max: usize) -> Budget {
+        Budget { used: Mutex::new(0), freed: std::sync::Condvar::new(), max }
+    }
+
+    /// Waits until `n` more bytes fit (a single message larger than the budget goes alone).
+    pub(crate) fn acquire(&self, n: usize) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && *used + n > self.max {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += n;
+    }
+
+    fn release(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used = used.saturating_sub(n);
+        self.freed.notify_all();
+    }
+}
+
+impl Msg {
+    /// The bytes this message holds in memory until committed.
+    pub(crate) fn weight(&self) -> usize {
+        match self {
+            Msg::Record(p) | Msg::WriteOnce(p, _) => p.weight(),
+            Msg::Chunk { points, .. } => points.len() * std::mem::size_of::<Point>(),
+            Msg::Sql(sql, args) => sql.len() + args.len() * 16,
+            _ => 0,
+        }
+    }
+}
+
+impl Pending {
+    fn weight(&self) -> usize {
+        self.body.len() + self.name.len() + self.blob.as_ref().map_or(0, |(_, b)| b.len()) + 64
+    }
+}
 
 /// The unflushed scalar points of one run, shared by the run's handles and the writer.
 #[derive(Default)]
@@ -106,6 +159,9 @@ pub(crate) struct Writer {
     waiters: Vec<Sender<Result<()>>>,
     /// A caller waits for a reply (run creation, write-once check): commit now, not at the interval.
     urgent: bool,
+    budget: Arc<Budget>,
+    /// Bytes of `pending` counted in the budget, released once committed.
+    pending_bytes: usize,
 }
 
 enum Work {
@@ -127,6 +183,7 @@ impl Writer {
     pub(crate) fn spawn(
         cfg: WriterConfig,
         failed: Arc<OnceLock<String>>,
+        budget: Arc<Budget>,
     ) -> Result<(Sender<Msg>, std::thread::JoinHandle<()>)> {
         let conn = open_rw(&cfg.path, cfg.fsync)?;
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
@@ -140,6 +197,8 @@ impl Writer {
             pending: Vec::new(),
             waiters: Vec::new(),
             urgent: false,
+            budget,
+            pending_bytes: 0,
         };
         let handle = std::thread::Builder::new()
             .name("runlog-writer".into())
@@ -191,6 +250,7 @@ impl Writer {
     }
 
     fn accept(&mut self, m: Msg) {
+        self.pending_bytes += m.weight();
         match m {
             Msg::Record(p) => self.pending.push(Work::Record(p)),
             Msg::WriteOnce(p, tx) => {
@@ -230,6 +290,12 @@ impl Writer {
 
     fn commit(&mut self, heartbeat: bool) {
         crate::types::calibrate_clock();
+        self.commit_pending(heartbeat);
+        // Committed, or failed for good (sticky error): either way the memory is no longer held for the callers.
+        self.budget.release(std::mem::take(&mut self.pending_bytes));
+    }
+
+    fn commit_pending(&mut self, heartbeat: bool) {
         self.drain_buffers();
         if let Some(err) = self.failed.get() {
             let err = Error::WriterFailed(err.clone());
