@@ -23,6 +23,17 @@ fn eight_processes_times_four_threads_land_every_point_once() {
                 .expect("spawn")
         })
         .collect();
+    // Reading works while they write: counts only grow, and no read fails.
+    let reader = runlog::Reader::open(&t.path).expect("reader");
+    let mut seen = 0u64;
+    let mut reads = 0;
+    while !children.is_empty() && reads < 50 {
+        let now: u64 = reader.metrics(run.id()).expect("read while writing").iter().map(|m| m.count).sum();
+        assert!(now >= seen, "a read went backwards: {now} < {seen}");
+        seen = now;
+        reads += 1;
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let mut pids = Vec::new();
     for mut c in children {
         pids.push(c.id());
