@@ -1,1 +1,16 @@
 //! runlog-sync: the wire format, the sync agent and the workspace server.
+//!
+//! - [`batch`]: the wire format (canonical msgpack batches named by their blake3 hash).
+//! - [`limits`]: the service limits a remote publishes and the agent fits.
+//! - [`remote`]: the [`remote::Remote`] trait and runlog's workspace server as the first remote.
+//!
+//! Architecture invariants: wire types are not core types; a batch always encodes to the same bytes; uploading
+//! anything twice is a success; the agent's policy is a pure state machine, separate from its tokio loop.
+
+pub mod batch;
+mod error;
+pub mod limits;
+pub mod remote;
+
+pub use error::{Error, ErrorKind, Result};
+pub use limits::ServiceLimits;

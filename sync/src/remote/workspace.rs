@@ -1,0 +1,1 @@
+//! runlog workspace server remote (in progress).
