@@ -53,3 +53,16 @@ pub trait Remote: Send + Sync {
     /// [`Reconciled::ResendIsSafe`] without a request.
     async fn reconcile(&self, batch: &EncodedBatch) -> Result<Reconciled>;
 }
+
+/// Opens the remote a configuration names (by its URL's scheme).
+pub fn open(cfg: &crate::config::RemoteConfig) -> Result<std::sync::Arc<dyn Remote>> {
+    let url = cfg.url.as_str();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let opts = workspace::ClientOptions { ca_cert: cfg.ca_cert.clone(), ..Default::default() };
+        return Ok(std::sync::Arc::new(workspace::WorkspaceRemote::new(url, &cfg.token, &opts)?));
+    }
+    Err(crate::Error::Config(format!(
+        "remote {:?} has the url {url:?}; this runlog syncs to http:// and https:// runlog workspace servers",
+        cfg.name
+    )))
+}
