@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod batch;
+pub mod bundle;
 pub mod config;
 mod error;
 mod install;

@@ -46,7 +46,13 @@ fn batch(run: &str) -> Batch {
 
 const RUN: &str = "0123456789abcdef0123456789abcdef";
 
-async fn call(app: &axum::Router, method: &str, path: &str, token: Option<&str>, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, serde_json::Value) {
     let mut req = Request::builder().method(method).uri(path);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -72,10 +78,12 @@ async fn missing_wrong_and_foreign_tokens_are_refused() {
     let (s, _) = call(&f.app, "GET", "/api/v1/runs", Some("rlt_wrong"), vec![]).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let enc = batch(RUN).encode();
-    let (s, _) = call(&f.app, "POST", &format!("/api/v1/batches/{}", enc.id), Some("rlt_wrong"), enc.bytes.to_vec()).await;
+    let (s, _) =
+        call(&f.app, "POST", &format!("/api/v1/batches/{}", enc.id), Some("rlt_wrong"), enc.bytes.to_vec()).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Workspace a stores a run; b's token does not see it, nor a's blobs.
-    let (s, _) = call(&f.app, "POST", &format!("/api/v1/batches/{}", enc.id), Some(&f.token_a), enc.bytes.to_vec()).await;
+    let (s, _) =
+        call(&f.app, "POST", &format!("/api/v1/batches/{}", enc.id), Some(&f.token_a), enc.bytes.to_vec()).await;
     assert_eq!(s, StatusCode::OK);
     let blob = b"secret bytes".to_vec();
     let hash = blake3::hash(&blob).to_hex().to_string();
@@ -88,7 +96,14 @@ async fn missing_wrong_and_foreign_tokens_are_refused() {
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _) = call(&f.app, "GET", &format!("/api/v1/blobs/{hash}"), Some(&f.token_b), vec![]).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    let (s, missing) = call(&f.app, "POST", "/api/v1/blobs/missing", Some(&f.token_b), serde_json::to_vec(&serde_json::json!({"hashes": [hash]})).expect("json")).await;
+    let (s, missing) = call(
+        &f.app,
+        "POST",
+        "/api/v1/blobs/missing",
+        Some(&f.token_b),
+        serde_json::to_vec(&serde_json::json!({"hashes": [hash]})).expect("json"),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(missing["missing"].as_array().map(Vec::len), Some(1), "b does not learn that a holds the blob");
     let (s, _) = call(&f.app, "GET", &format!("/api/v1/blobs/{hash}"), Some(&f.token_a), vec![]).await;
@@ -100,7 +115,8 @@ async fn hash_mismatch_malformed_and_oversized_batches_store_nothing() {
     let f = fixture(ServiceLimits { max_request_bytes: 64 << 10, ..ServiceLimits::default() });
     let enc = batch(RUN).encode();
     let other = batch("fedcba9876543210fedcba9876543210").encode();
-    let (s, body) = call(&f.app, "POST", &format!("/api/v1/batches/{}", other.id), Some(&f.token_a), enc.bytes.to_vec()).await;
+    let (s, body) =
+        call(&f.app, "POST", &format!("/api/v1/batches/{}", other.id), Some(&f.token_a), enc.bytes.to_vec()).await;
     assert_eq!((s, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("hash_mismatch")));
     healthy_and_empty(&f).await;
     let junk = b"\xc1\xff not msgpack at all".to_vec();
@@ -118,7 +134,8 @@ async fn hash_mismatch_malformed_and_oversized_batches_store_nothing() {
     healthy_and_empty(&f).await;
     // The good batch still goes through, twice, as one run.
     for _ in 0..2 {
-        let (s, reply) = call(&f.app, "POST", &format!("/api/v1/batches/{}", enc.id), Some(&f.token_a), enc.bytes.to_vec()).await;
+        let (s, reply) =
+            call(&f.app, "POST", &format!("/api/v1/batches/{}", enc.id), Some(&f.token_a), enc.bytes.to_vec()).await;
         assert_eq!(s, StatusCode::OK, "{reply}");
     }
     let (_, runs) = call(&f.app, "GET", "/api/v1/runs", Some(&f.token_a), vec![]).await;
@@ -129,7 +146,8 @@ async fn hash_mismatch_malformed_and_oversized_batches_store_nothing() {
 async fn blobs_whose_bytes_do_not_match_their_hash_are_refused_and_not_kept() {
     let f = fixture(ServiceLimits { max_blob_bytes: 1024, ..ServiceLimits::default() });
     let hash = blake3::hash(b"what was promised").to_hex().to_string();
-    let (s, body) = call(&f.app, "PUT", &format!("/api/v1/blobs/{hash}"), Some(&f.token_a), b"something else".to_vec()).await;
+    let (s, body) =
+        call(&f.app, "PUT", &format!("/api/v1/blobs/{hash}"), Some(&f.token_a), b"something else".to_vec()).await;
     assert_eq!((s, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("hash_mismatch")));
     let ws = f.storage.workspace_for_token(&f.token_a).expect("auth").expect("ws");
     assert_eq!(f.storage.missing_blobs(ws, std::slice::from_ref(&hash)).expect("missing"), vec![hash.clone()]);
@@ -173,7 +191,9 @@ async fn per_record_rejections_leave_the_rest_of_the_batch_applied() {
     let f = fixture(ServiceLimits::azure());
     let mut b = batch(RUN);
     let long = "x".repeat(300);
-    for (i, (name, value)) in [("ok", "fine".to_string()), (long.as_str(), "v".to_string()), ("p", "y".repeat(256))].into_iter().enumerate() {
+    for (i, (name, value)) in
+        [("ok", "fine".to_string()), (long.as_str(), "v".to_string()), ("p", "y".repeat(256))].into_iter().enumerate()
+    {
         b.records.push(WireRecord {
             seq: 2 + i as i64,
             part: 0,
@@ -186,10 +206,12 @@ async fn per_record_rejections_leave_the_rest_of_the_batch_applied() {
         });
     }
     let enc = b.encode();
-    let (s, reply) = call(&f.app, "POST", &format!("/api/v1/batches/{}", enc.id), Some(&f.token_a), enc.bytes.to_vec()).await;
+    let (s, reply) =
+        call(&f.app, "POST", &format!("/api/v1/batches/{}", enc.id), Some(&f.token_a), enc.bytes.to_vec()).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(reply["applied"], 2);
-    let codes: Vec<&str> = reply["rejected"].as_array().expect("rejected").iter().filter_map(|r| r["code"].as_str()).collect();
+    let codes: Vec<&str> =
+        reply["rejected"].as_array().expect("rejected").iter().filter_map(|r| r["code"].as_str()).collect();
     assert_eq!(codes, vec!["name_too_long", "value_too_long"]);
     assert!(reply["rejected"][0]["reason"].as_str().unwrap_or("").contains("300 characters, the limit is 255"));
     let (_, run) = call(&f.app, "GET", &format!("/api/v1/runs/{RUN}"), Some(&f.token_a), vec![]).await;

@@ -215,7 +215,11 @@ impl Syncer {
 
     /// One pass: sends everything present now (and what arrives meanwhile), retrying with backoff until `deadline`
     /// (`None`: for as long as it takes). `progress(done, total)` is called after each batch.
-    pub async fn pass(&mut self, deadline: Option<Instant>, progress: &mut dyn FnMut(i64, i64)) -> Result<PassSummary> {
+    pub async fn pass(
+        &mut self,
+        deadline: Option<Instant>,
+        progress: &mut (dyn FnMut(i64, i64) + Send),
+    ) -> Result<PassSummary> {
         // Resume from the store's bookkeeping (another agent may have moved it on), never from a guess.
         let stored = ledger::acked_through(&self.store, &self.remote_name)?;
         if stored > self.acked {
@@ -261,7 +265,7 @@ impl Syncer {
         &mut self,
         deadline: Option<Instant>,
         start: i64,
-        progress: &mut dyn FnMut(i64, i64),
+        progress: &mut (dyn FnMut(i64, i64) + Send),
     ) -> std::result::Result<(), std::result::Result<Stop, Error>> {
         let limits = loop {
             match self.fetch_limits().await {
