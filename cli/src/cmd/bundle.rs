@@ -23,6 +23,9 @@ pub enum What {
         /// Export what this remote has not acknowledged (default: everything).
         #[arg(long)]
         remote: Option<String>,
+        /// Export only records after this sequence number (e.g. the end of the previous export).
+        #[arg(long, conflicts_with = "remote")]
+        after: Option<i64>,
         /// Directory to write the bundle into.
         #[arg(long, default_value = ".")]
         out: PathBuf,
@@ -46,11 +49,12 @@ pub enum What {
 /// Runs `runlog bundle`.
 pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     match args.what {
-        What::Export { remote, out } => {
+        What::Export { remote, after, out } => {
             let store = open_store(g)?;
-            let after = match &remote {
-                Some(r) => ledger::acked_through(&store, r)?,
-                None => 0,
+            let after = match (&remote, after) {
+                (Some(r), _) => ledger::acked_through(&store, r)?,
+                (None, Some(a)) => a,
+                (None, None) => 0,
             };
             let e = runlog_sync::bundle::export(&store, after, &out)?;
             match &e.path {
