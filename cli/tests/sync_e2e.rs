@@ -25,6 +25,9 @@ fn exactly_once_under_twenty_sigkills_of_the_agent() {
     drop(store);
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut kills = 0;
+    let mut progressed = 0;
+    let mut last = 0;
+    let total = runlog_core::Reader::open(&store_path).expect("reader").max_seq().expect("max seq");
     for _ in 0..24 {
         let mut c = runlog(&cfg);
         c.arg("--store").arg(&store_path).args(["agent", "--poll-ms", "20"]).args(FAST);
@@ -37,8 +40,19 @@ fn exactly_once_under_twenty_sigkills_of_the_agent() {
         p.0.kill().expect("SIGKILL the agent");
         let _ = p.0.wait();
         kills += 1;
+        let reader = runlog_core::Reader::open(&store_path).expect("reader");
+        let acked = runlog_sync::agent::ledger::status(&reader, "team").expect("status").acked_through;
+        if acked > last && acked < total {
+            progressed += 1;
+        }
+        last = acked;
     }
     assert!(kills >= 20);
+    // The kills landed mid-sync: many agent lives each moved the position on without finishing.
+    assert!(
+        progressed >= 5,
+        "only {progressed} of {kills} kills interrupted a sync in progress (acked {last} of {total})"
+    );
     let out = runlog(&cfg).arg("--store").arg(&store_path).arg("sync").args(FAST).output().expect("sync");
     assert!(
         out.status.success(),
@@ -260,4 +274,122 @@ fn in_process_agent_of_the_runlog_crate_syncs_at_run_end() {
         .expect("sync");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_equal(&server, &store_path);
+}
+
+fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let o =
+        std::process::Command::new("openssl").current_dir(dir).args(args).output().expect(
+            "the openssl command must be installed (scripts/test-env.sh installs it) to make test certificates",
+        );
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn serves_and_syncs_over_tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=runlog test ca",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let cfg = d.join("cfg");
+    let cert = d.join("leaf.pem");
+    let key = d.join("leaf.key");
+    let server = serve(
+        &cfg,
+        &d.join("srv"),
+        0,
+        &["--tls-cert", cert.to_str().expect("utf8"), "--tls-key", key.to_str().expect("utf8")],
+    );
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let o = runlog(&cfg)
+        .args(["remote", "add", "secure", &server.url, "--token", &server.token, "--ca-cert"])
+        .arg(d.join("ca.pem"))
+        .output()
+        .expect("remote add");
+    assert!(o.status.success());
+    let store_path = d.join("train.db");
+    drop(log_workload(&store_path, 1, 20_000, 2));
+    let out = runlog(&cfg).arg("--store").arg(&store_path).arg("sync").args(FAST).output().expect("sync");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // Without the CA the client refuses the server's certificate.
+    let plain = runlog_sync::remote::workspace::WorkspaceRemote::new(&server.url, &server.token, &Default::default())
+        .expect("remote");
+    let err = rt().block_on(runlog_sync::remote::Remote::limits(&plain)).expect_err("untrusted certificate");
+    assert!(err.to_string().to_lowercase().contains("certificate"), "{err}");
+    let pem = std::fs::read(d.join("ca.pem")).expect("ca");
+    let runs: serde_json::Value = rt().block_on(async {
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+            .build()
+            .expect("client");
+        client
+            .get(format!("{}/api/v1/runs", server.url))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .expect("get")
+            .json()
+            .await
+            .expect("json")
+    });
+    assert_eq!(runs.as_array().map(Vec::len), Some(1));
 }
