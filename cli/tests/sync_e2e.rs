@@ -70,8 +70,7 @@ fn exactly_once_under_twenty_sigkills_of_the_agent() {
         .runs()
         .expect("runs")
         .iter()
-        .map(|r| reader.images(&r.id, Some("same")).expect("imgs"))
-        .flatten()
+        .flat_map(|r| reader.images(&r.id, Some("same")).expect("imgs"))
         .next()
         .expect("an image");
     assert_eq!(get_bytes(&server, &format!("/api/v1/blobs/{}", same.value.hash)), png(b"the same image"));

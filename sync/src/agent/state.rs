@@ -179,8 +179,9 @@ mod tests {
     #[test]
     fn table_of_state_event_action() {
         let refused = |c: &str| Failure::Refused { code: c.into(), reason: "r".into() };
-        // (state failures, state cap, event) -> (action, failures, cap)
-        let cases: Vec<(u32, Option<usize>, Event, Action, u32, Option<usize>)> = vec![
+        // (failures, cap, event) -> (action, failures after, cap after)
+        type Case = (u32, Option<usize>, Event, Action, u32, Option<usize>);
+        let cases: Vec<Case> = vec![
             (0, None, Event::Ready, Action::Send { max_records: None }, 0, None),
             (3, Some(4), Event::Ready, Action::Send { max_records: Some(4) }, 3, Some(4)),
             (2, None, Event::Sent { records: 10 }, Action::Send { max_records: None }, 0, None),
