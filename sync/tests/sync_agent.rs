@@ -192,3 +192,57 @@ fn in_process_agent_gives_up_after_the_grace_period_when_offline() {
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
     assert!(ledger::status(store.reader(), "down").expect("status").pending_records > 0);
 }
+
+/// A remote that publishes bigger limits than the server enforces (limits changed after the agent read them).
+struct Stale(WorkspaceRemote);
+
+#[async_trait::async_trait]
+impl runlog_sync::remote::Remote for Stale {
+    fn describe(&self) -> String {
+        self.0.describe()
+    }
+    async fn limits(&self) -> runlog_sync::Result<ServiceLimits> {
+        Ok(ServiceLimits::default())
+    }
+    async fn missing_blobs(&self, hashes: &[String]) -> runlog_sync::Result<Vec<String>> {
+        self.0.missing_blobs(hashes).await
+    }
+    async fn upload_blob(&self, hash: &str, bytes: bytes::Bytes) -> runlog_sync::Result<()> {
+        self.0.upload_blob(hash, bytes).await
+    }
+    async fn upload_batch(
+        &self,
+        batch: &runlog_sync::batch::EncodedBatch,
+    ) -> runlog_sync::Result<runlog_sync::batch::BatchReply> {
+        self.0.upload_batch(batch).await
+    }
+    async fn reconcile(
+        &self,
+        batch: &runlog_sync::batch::EncodedBatch,
+    ) -> runlog_sync::Result<runlog_sync::remote::Reconciled> {
+        self.0.reconcile(batch).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_splits_the_batch_until_it_fits() {
+    let server = start_server(ServiceLimits { max_request_bytes: 64 << 10, ..ServiceLimits::default() });
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path().join("s.db")).expect("store");
+    let run = store.start_run("split").expect("run");
+    for i in 0..60_000 {
+        run.log(["a", "b", "c"][i % 3], i as f64).expect("log");
+    }
+    run.complete().expect("complete");
+    let remote =
+        Arc::new(Stale(WorkspaceRemote::new(&server.url, &server.token, &ClientOptions::default()).expect("remote")));
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let mut s = Syncer::new(store.clone(), "stale", remote, fast(), rx).expect("syncer");
+    let summary = s.pass(None, &mut |_, _| {}).await.expect("pass");
+    assert!(summary.complete, "{summary:?}");
+    assert_eq!(summary.rejected, 0);
+    let st = stats(&server).await;
+    assert!(st.too_large > 0, "the server answered 413 at least once: {st:?}");
+    assert!(st.max_batch_bytes <= 64 << 10, "{st:?}");
+    assert_server_equals_store(&server, &store).await;
+}

@@ -129,6 +129,28 @@ async fn too_large(state: &AppState, ws: WorkspaceId, code: &'static str, msg: S
     ApiError::TooLarge(code, msg)
 }
 
+/// Reads a body of at most `limit` bytes. Over the limit, the rest is read and dropped (up to a bound) before the
+/// 413 goes out, so a client still sending sees the answer rather than a reset; returns the bytes seen.
+async fn read_limited(body: Body, limit: u64) -> Result<bytes::Bytes, u64> {
+    let drain_bound = limit.saturating_mul(4).max(64 << 20);
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return Err(seen) };
+        seen += chunk.len() as u64;
+        if seen > drain_bound {
+            return Err(seen);
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else {
+            buf = bytes::BytesMut::new();
+        }
+    }
+    if seen > limit { Err(seen) } else { Ok(buf.freeze()) }
+}
+
 fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
@@ -149,20 +171,15 @@ async fn upload_batch(
 ) -> Result<Response, ApiError> {
     let ws = auth(&state, &headers).await?;
     let limit = state.limits.max_request_bytes;
-    if content_length(&headers).is_some_and(|n| n > limit) {
-        let msg = format!("batch body is {} bytes, the limit is {limit}", content_length(&headers).unwrap_or(0));
+    if let Some(n) = content_length(&headers).filter(|n| *n > limit.saturating_mul(4).max(64 << 20)) {
+        let msg = format!("batch body is {n} bytes, the limit is {limit}");
         return Err(too_large(&state, ws, "body_too_large", msg).await);
     }
-    let bytes = match axum::body::to_bytes(body, limit as usize).await {
+    let bytes = match read_limited(body, limit).await {
         Ok(b) => b,
-        Err(_) => {
-            return Err(too_large(
-                &state,
-                ws,
-                "body_too_large",
-                format!("batch body is over the limit of {limit} bytes"),
-            )
-            .await);
+        Err(seen) => {
+            let msg = format!("batch body is over {seen} bytes, the limit is {limit}");
+            return Err(too_large(&state, ws, "body_too_large", msg).await);
         }
     };
     let id = BatchId::parse(&id).map_err(|e| ApiError::BadRequest("bad_batch_id", e.to_string()))?;
@@ -393,6 +410,54 @@ async fn entries(
     }
     let storage = state.storage.clone();
     Ok(Json(blocking(move || storage.entries(ws, &id, &kind, q.name.as_deref())).await?).into_response())
+}
+
+/// A server running on a thread of its own (for tests and for embedding next to synchronous code). Dropping it asks
+/// the server to stop.
+pub struct BackgroundServer {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl BackgroundServer {
+    /// Serves `state` on `listener` (plain HTTP) on a new thread with its own runtime.
+    pub fn start(listener: std::net::TcpListener, state: AppState) -> crate::Result<BackgroundServer> {
+        let url = format!("http://{}", listener.local_addr().map_err(|e| crate::Error::io("listener address", e))?);
+        listener.set_nonblocking(true).map_err(|e| crate::Error::io("set listener non-blocking", e))?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| crate::Error::io("start the server runtime", e))?;
+        std::thread::Builder::new()
+            .name("runlog-server".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(l) = tokio::net::TcpListener::from_std(listener) else { return };
+                    let _ = axum::serve(l, router(state))
+                        .with_graceful_shutdown(async move {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })
+            .map_err(|e| crate::Error::io("start the server thread", e))?;
+        Ok(BackgroundServer { url, stop: Some(tx) })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
 }
 
 /// TLS files for [`serve`].
