@@ -82,17 +82,18 @@ fn converges_through_resets_429_503_and_lost_acknowledgements() {
     let cfg = dir.path().join("cfg");
     let server = serve(&cfg, &dir.path().join("srv"), 0, &["--limit", "max_rows_per_batch=10000"]);
     // A chain of proxies: cut connections, lose acknowledgements after the server committed, answer 429/503.
-    let (_cut, cut_port) = faultproxy(
+    let cut = faultproxy(
         dir.path(),
         server.port,
         &["--drop-after-bytes", "30000", "--reset", "--fraction", "0.15", "--seed", "3"],
     );
-    let (_ack, ack_port) = faultproxy(dir.path(), cut_port, &["--ack-loss", "--fraction", "0.2", "--seed", "5"]);
-    let (_status, front) = faultproxy(
+    let ack = faultproxy(dir.path(), cut.port, &["--ack-loss", "--fraction", "0.2", "--seed", "5"]);
+    let status = faultproxy(
         dir.path(),
-        ack_port,
+        ack.port,
         &["--http-status", "429", "503", "--retry-after", "1", "--fraction", "0.2", "--seed", "7", "--delay-ms", "2"],
     );
+    let front = status.port;
     add_remote(&cfg, "flaky", &format!("http://127.0.0.1:{front}"), &server.token);
     let store_path = dir.path().join("train.db");
     drop(log_workload(&store_path, 3, 200_000, 20));
@@ -113,6 +114,66 @@ fn converges_through_resets_429_503_and_lost_acknowledgements() {
     let st = stats(&server);
     assert_eq!(st["records_rejected"], 0, "{st}");
     assert_eq!(st["blobs_stored"], 11, "{st}");
+    // The faults did happen.
+    let (s, a, c) = (status.stop(), ack.stop(), cut.stop());
+    assert!(s["injected_status"].as_u64() > Some(0), "{s}");
+    assert!(a["ack_loss"].as_u64() > Some(0), "{a}");
+    assert!(c["dropped_after_bytes"].as_u64() > Some(0), "{c}");
+    assert!(st["records_duplicate"].as_u64() > Some(0), "a lost acknowledgement makes the agent resend: {st}");
+}
+
+#[test]
+fn the_agent_syncs_a_run_while_it_is_still_being_written() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("cfg");
+    let server = serve(&cfg, &dir.path().join("srv"), 0, &[]);
+    add_remote(&cfg, "live", &server.url, &server.token);
+    let store_path = dir.path().join("live.db");
+    let store = runlog_core::Store::open(&store_path).expect("store");
+    let run = store.start_named_run("live", "growing").expect("run");
+    let mut c = runlog(&cfg);
+    c.arg("--store").arg(&store_path).args(["agent", "--poll-ms", "20"]).args(FAST);
+    let _agent = Proc(c.stdout(std::process::Stdio::null()).spawn().expect("agent"));
+    let wait_for = |want: usize| {
+        let start = std::time::Instant::now();
+        loop {
+            let n =
+                get(&server, &format!("/api/v1/runs/{}/series/x", run.id()))["points"].as_array().map_or(0, Vec::len);
+            if n == want {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "the agent did not sync {want} points (server has {n})"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let wait_for_run = || {
+        let start = std::time::Instant::now();
+        while get(&server, "/api/v1/runs").as_array().map_or(0, Vec::len) == 0 {
+            assert!(start.elapsed() < Duration::from_secs(120), "the agent did not sync the run");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    for round in 1..=3 {
+        for i in 0..5_000 {
+            run.log("x", (round * 10_000 + i) as f64).expect("log");
+        }
+        run.flush().expect("flush");
+        wait_for_run();
+        wait_for(round * 5_000);
+        assert_eq!(get(&server, &format!("/api/v1/runs/{}", run.id()))["status"], "running");
+    }
+    run.complete().expect("complete");
+    let start = std::time::Instant::now();
+    while get(&server, &format!("/api/v1/runs/{}", run.id()))["status"] != "completed" {
+        assert!(start.elapsed() < Duration::from_secs(120), "the end of the run did not sync");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(run);
+    drop(store);
+    assert_equal(&server, &store_path);
 }
 
 #[test]

@@ -85,13 +85,34 @@ pub fn harness() -> PathBuf {
     h
 }
 
-/// A fault proxy in front of `target`; returns it and its port.
-pub fn faultproxy(dir: &Path, target: u16, args: &[&str]) -> (Proc, u16) {
-    let ready = dir.join(format!("proxy-{}.ready", fastrand_u64()));
+/// A running fault proxy.
+pub struct Proxy {
+    pub proc: Proc,
+    pub port: u16,
+    stats: PathBuf,
+}
+
+impl Proxy {
+    /// Stops the proxy (SIGTERM, so it writes its counters) and returns what it injected.
+    pub fn stop(mut self) -> serde_json::Value {
+        let _ = Command::new("kill").args(["-TERM", &self.proc.0.id().to_string()]).status();
+        let _ = self.proc.0.wait();
+        let text = std::fs::read_to_string(&self.stats).expect("the fault proxy wrote its stats");
+        serde_json::from_str(&text).expect("stats json")
+    }
+}
+
+/// A fault proxy in front of `target`.
+pub fn faultproxy(dir: &Path, target: u16, args: &[&str]) -> Proxy {
+    let id = fastrand_u64();
+    let ready = dir.join(format!("proxy-{id}.ready"));
+    let stats = dir.join(format!("proxy-{id}.stats.json"));
     let child = Command::new("python3")
         .arg(harness().join("faultproxy.py"))
         .args(["--listen", "0", "--target", &target.to_string(), "--duration", "600", "--ready-file"])
         .arg(&ready)
+        .arg("--stats-file")
+        .arg(&stats)
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -103,7 +124,7 @@ pub fn faultproxy(dir: &Path, target: u16, args: &[&str]) -> (Proc, u16) {
         if let Ok(s) = std::fs::read_to_string(&ready)
             && let Some(port) = s.trim().rsplit(':').next().and_then(|x| x.parse().ok())
         {
-            return (p, port);
+            return Proxy { proc: p, port, stats };
         }
         assert!(start.elapsed() < Duration::from_secs(30), "the fault proxy did not start");
         std::thread::sleep(Duration::from_millis(20));
