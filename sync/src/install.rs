@@ -63,7 +63,8 @@ struct Shared {
 struct Running {
     stop: watch::Sender<bool>,
     wake: Arc<Notify>,
-    acked: Vec<watch::Receiver<i64>>,
+    /// Filled by the agent's thread once its syncers exist.
+    acked: Arc<Mutex<Option<Vec<watch::Receiver<i64>>>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -103,18 +104,29 @@ impl Shared {
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
-        let mut syncers = Vec::new();
-        let mut acked = Vec::new();
-        for r in &self.remotes {
-            let remote = crate::remote::open(r)?;
-            let s = Syncer::new(store.clone(), &r.name, remote, self.opts.agent.clone(), stop_rx.clone())?;
-            acked.push(s.acked());
-            syncers.push(s);
-        }
+        let acked: Arc<Mutex<Option<Vec<watch::Receiver<i64>>>>> = Arc::default();
         let w = wake.clone();
+        let (remotes, opts, store, ready) =
+            (self.remotes.clone(), self.opts.agent.clone(), store.clone(), acked.clone());
+        // Everything that may take time (TLS roots, reading the bookkeeping) happens on the agent's thread, so
+        // starting a run costs a thread spawn.
         let thread = std::thread::Builder::new()
             .name("runlog-sync".into())
             .spawn(move || {
+                let mut syncers = Vec::new();
+                for r in &remotes {
+                    let made = crate::remote::open(r)
+                        .and_then(|remote| Syncer::new(store.clone(), &r.name, remote, opts.clone(), stop_rx.clone()));
+                    match made {
+                        Ok(s) => syncers.push(s),
+                        // Recorded for `runlog status`; the other remotes go on.
+                        Err(e) => {
+                            let _ = crate::agent::ledger::event(&store, &r.name, false, &e.to_string());
+                        }
+                    }
+                }
+                *ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(syncers.iter().map(Syncer::acked).collect());
+                drop(store);
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
                 rt.block_on(futures_util::future::join_all(syncers.iter_mut().map(|s| {
                     let w = w.clone();
@@ -141,8 +153,11 @@ impl Shared {
         wake.notify_waiters();
         let end = Instant::now() + timeout;
         loop {
-            if acked.iter().all(|a| *a.borrow() >= target) {
-                return true;
+            {
+                let receivers = acked.lock().unwrap_or_else(|e| e.into_inner());
+                if receivers.as_ref().is_some_and(|r| r.iter().all(|a| *a.borrow() >= target)) {
+                    return true;
+                }
             }
             if Instant::now() >= end {
                 return false;

@@ -86,7 +86,7 @@ pub fn router(state: AppState) -> axum::Router {
         .route("/api/v1/runs", get(runs))
         .route("/api/v1/runs/{id}", get(run))
         .route("/api/v1/runs/{id}/metrics", get(metrics))
-        .route("/api/v1/runs/{id}/series/{name}", get(series))
+        .route("/api/v1/runs/{id}/series/{*name}", get(series))
         .route("/api/v1/runs/{id}/entries/{kind}", get(entries))
         // Bodies are limited by the handlers themselves, so an oversized body gets this API's 413.
         .layer(DefaultBodyLimit::disable())

@@ -54,6 +54,7 @@ pub fn log_every_kind(store: &Store, points: usize) -> RunId {
         run.log("loss", 1.0 / (i as f64 + 1.0)).expect("log");
     }
     run.log("weird", f64::NAN).expect("nan");
+    run.log("val/accuracy", 0.75).expect("a name with a slash");
     run.log("weird", f64::INFINITY).expect("inf");
     run.log("weird", -0.0).expect("neg zero");
     run.log_param("lr", 0.01).expect("param");
