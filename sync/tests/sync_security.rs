@@ -217,3 +217,78 @@ async fn per_record_rejections_leave_the_rest_of_the_batch_applied() {
     let (_, run) = call(&f.app, "GET", &format!("/api/v1/runs/{RUN}"), Some(&f.token_a), vec![]).await;
     assert_eq!(run["params"]["ok"], "fine");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Arbitrary bytes under their own (correct) hash reach the decoder: always a 4xx, never a panic or a 5xx, and the
+    /// server still answers afterwards.
+    #[test]
+    fn arbitrary_bodies_never_crash_the_server(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        rt.block_on(async {
+            let f = fixture(ServiceLimits::default());
+            let id = blake3::hash(&bytes).to_hex().to_string();
+            let (s, _) = call(&f.app, "POST", &format!("/api/v1/batches/{id}"), Some(&f.token_a), bytes.clone()).await;
+            assert!(s.is_client_error() || s == StatusCode::OK, "{s}");
+            let (s, _) = call(&f.app, "POST", "/api/v1/blobs/missing", Some(&f.token_a), bytes).await;
+            assert!(s.is_client_error() || s == StatusCode::OK, "{s}");
+            let (s, _) = call(&f.app, "GET", "/api/v1/runs", Some(&f.token_a), vec![]).await;
+            assert_eq!(s, StatusCode::OK);
+        });
+    }
+}
+
+fn arb_record() -> impl proptest::strategy::Strategy<Value = WireRecord> {
+    use proptest::prelude::*;
+    use runlog_sync::batch::WireValue;
+    let value = prop_oneof![
+        any::<bool>().prop_map(WireValue::Bool),
+        any::<i64>().prop_map(WireValue::Int),
+        any::<f64>().prop_map(WireValue::Float),
+        ".{0,300}".prop_map(WireValue::Str),
+    ];
+    let points = proptest::collection::vec((any::<i64>(), any::<i64>(), any::<f64>()), 1..50).prop_map(|v| {
+        let pts: Vec<runlog_core::Point> =
+            v.into_iter().map(|(step, timestamp_ms, value)| runlog_core::Point { step, timestamp_ms, value }).collect();
+        runlog_core::chunk::encode(&pts).0
+    });
+    let body = prop_oneof![
+        value.clone().prop_map(WireBody::Param),
+        value.clone().prop_map(WireBody::Tag),
+        points.prop_map(WireBody::Scalars),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(WireBody::Scalars),
+        proptest::collection::vec(("[a-z]{1,4}", value), 0..20).prop_map(WireBody::Row),
+        ".{0,50}".prop_map(WireBody::Text),
+    ];
+    (1i64..40, 0u32..3, 0u32..60, "[a-c]{1,2}|.{0,260}", body).prop_map(|(seq, part, rows, name, body)| WireRecord {
+        seq,
+        part,
+        rows,
+        run: RUN.into(),
+        name,
+        at: 1,
+        step: Some(0),
+        body,
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// Random batches are applied record by record without a panic or a 5xx, and sending one again changes nothing.
+    #[test]
+    fn random_batches_apply_idempotently(records in proptest::collection::vec(arb_record(), 0..30)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        rt.block_on(async {
+            let f = fixture(ServiceLimits::azure());
+            let enc = Batch { version: WIRE_VERSION, store: "0123456789abcdef0123456789abcdef".into(), records }.encode();
+            let path = format!("/api/v1/batches/{}", enc.id);
+            let (s, first) = call(&f.app, "POST", &path, Some(&f.token_a), enc.bytes.to_vec()).await;
+            assert!(s == StatusCode::OK || s == StatusCode::PAYLOAD_TOO_LARGE, "{s} {first}");
+            let (s2, second) = call(&f.app, "POST", &path, Some(&f.token_a), enc.bytes.to_vec()).await;
+            assert_eq!(s, s2);
+            if s == StatusCode::OK {
+                assert_eq!(second["applied"], 0, "a resend applies nothing: {first} then {second}");
+            }
+        });
+    }
+}
