@@ -133,7 +133,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)]
     pub(crate) fn io(context: impl std::fmt::Display, e: impl std::fmt::Display) -> Error {
         Error::Io { context: context.to_string(), message: e.to_string() }
     }
