@@ -1,6 +1,7 @@
 //! The in-process agent: when a remote is configured, the first run started in a process starts a background thread
 //! (a tokio runtime of its own) that syncs the store while training goes on; when a run ends, the agent gets a bounded
-//! grace period to upload what is left, then training carries on and the rest waits for a later sync.
+//! grace period to upload what is left, then training carries on and the rest waits for a later sync. Only runs
+//! without a parent wait; a child run's end just wakes the agent.
 //!
 //! It plugs into the store through [`runlog_core::RunObserver`]: the core knows nothing of it. Logging never waits on
 //! the network; only `complete()` (and the other run endings) may wait, at most the grace period.
@@ -180,6 +181,14 @@ impl RunObserver for Observer {
 
     fn run_ended(&self, run: &Run) {
         if let Some(s) = self.0.upgrade() {
+            // Child runs (an evaluation per epoch, a sweep's trials) do not wait: their parent's end does, once.
+            let child = run.store().reader().run(run.id()).is_ok_and(|i| i.parent.is_some());
+            if child {
+                if let Some(r) = s.running.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    r.wake.notify_waiters();
+                }
+                return;
+            }
             s.wait(run.store(), s.opts.grace);
         }
     }

@@ -246,3 +246,30 @@ async fn a_413_splits_the_batch_until_it_fits() {
     assert!(st.max_batch_bytes <= 64 << 10, "{st:?}");
     assert_server_equals_store(&server, &store).await;
 }
+
+#[test]
+fn child_runs_do_not_wait_for_the_upload_at_their_end() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path().join("s.db")).expect("store");
+    let opts = InstallOptions {
+        remotes: Some(vec![RemoteConfig {
+            name: "down".into(),
+            url: "http://127.0.0.1:9".into(),
+            token: "t".into(),
+            ca_cert: None,
+        }]),
+        grace: Duration::from_secs(120),
+        agent: fast(),
+    };
+    let _handle = runlog_sync::install_with(&store, opts).expect("install").expect("configured");
+    let run = store.start_run("parent").expect("run");
+    let t = std::time::Instant::now();
+    for epoch in 0..5 {
+        let child = run.child(&format!("eval-{epoch}")).expect("child");
+        child.log("acc", 0.5).expect("log");
+        child.complete().expect("child complete");
+    }
+    // Five child ends against a remote that is down: none of them spent the 120 s grace period.
+    assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
+    drop(run);
+}
