@@ -1,5 +1,5 @@
 //! The server's one error type, turned into a client-safe response: a status, a machine-readable code and a message.
-//! Internal errors are logged with their details and answered with a generic message.
+//! Internal errors are logged on stderr with their details and answered with a generic message.
 
 use crate::batch::ErrorBody;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -48,7 +48,8 @@ impl IntoResponse for ApiError {
                 return r;
             }
             ApiError::Internal(details) => {
-                tracing::error!("internal error: {details}");
+                // Logged on the server's stderr; the client gets a generic message.
+                eprintln!("runlog server: internal error: {details}");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error".to_string())
             }
         };
