@@ -20,6 +20,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// How long fetched limits are trusted before the next pass reads them again.
+const LIMITS_MAX_AGE: Duration = Duration::from_secs(600);
+
 /// Agent settings; every field documents its default.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -120,6 +123,7 @@ pub struct Syncer {
     opts: AgentOptions,
     policy: Policy,
     limits: Option<ServiceLimits>,
+    limits_at: Option<Instant>,
     pacer: Option<Pacer>,
     acked: i64,
     read_pos: i64,
@@ -159,6 +163,7 @@ impl Syncer {
             opts,
             policy,
             limits: None,
+            limits_at: None,
             pacer: None,
             acked,
             read_pos: acked,
@@ -333,12 +338,16 @@ impl Syncer {
     }
 
     async fn fetch_limits(&mut self) -> Result<ServiceLimits> {
-        if let Some(l) = self.limits {
+        // Limits may change on the remote: read them again now and then (a 413 in between makes the agent split).
+        if let Some(l) = self.limits
+            && self.limits_at.is_some_and(|t| t.elapsed() < LIMITS_MAX_AGE)
+        {
             return Ok(l);
         }
         self.summary.requests += 1;
         let l = self.remote.limits().await?;
         self.limits = Some(l);
+        self.limits_at = Some(Instant::now());
         self.pacer = Some(Pacer::new(&l));
         Ok(l)
     }

@@ -33,6 +33,9 @@ impl Backoff {
     }
 }
 
+/// The shortest wait after any failure, whatever the remote asks for.
+pub const MIN_WAIT: Duration = Duration::from_millis(50);
+
 /// How an upload failed, as the policy needs to know it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
@@ -139,7 +142,8 @@ impl Policy {
                 Action::Send { max_records: self.cap }
             }
             Event::Failed { failure, records, u } => match failure {
-                Failure::Retryable { retry_after: Some(wait) } => Action::Wait(wait),
+                // As told, but never a busy loop on `Retry-After: 0`.
+                Failure::Retryable { retry_after: Some(wait) } => Action::Wait(wait.max(MIN_WAIT)),
                 Failure::Retryable { retry_after: None } => {
                     self.failures = self.failures.saturating_add(1);
                     Action::Wait(self.backoff.delay(self.failures, u))
