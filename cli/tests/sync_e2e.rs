@@ -87,7 +87,7 @@ fn converges_through_resets_429_503_and_lost_acknowledgements() {
         server.port,
         &["--drop-after-bytes", "30000", "--reset", "--fraction", "0.15", "--seed", "3"],
     );
-    let ack = faultproxy(dir.path(), cut.port, &["--ack-loss", "--fraction", "0.2", "--seed", "5"]);
+    let ack = faultproxy(dir.path(), cut.port, &["--ack-loss", "--fraction", "0.3", "--seed", "5"]);
     let status = faultproxy(
         dir.path(),
         ack.port,
