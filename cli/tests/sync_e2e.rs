@@ -453,3 +453,31 @@ fn serves_and_syncs_over_tls_with_a_private_ca() {
     });
     assert_eq!(runs.as_array().map(Vec::len), Some(1));
 }
+
+#[test]
+fn admin_makes_workspaces_whose_tokens_see_only_their_own_runs() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("cfg");
+    let data = dir.path().join("srv");
+    let server = serve(&cfg, &data, 0, &[]);
+    let o =
+        runlog(&cfg).args(["admin", "--data"]).arg(&data).args(["create-workspace", "vision"]).output().expect("admin");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let token_b = String::from_utf8_lossy(&o.stdout).trim().trim_start_matches("token ").to_string();
+    assert!(token_b.starts_with("rlt_") && token_b != server.token);
+    let list = runlog(&cfg).args(["admin", "--data"]).arg(&data).arg("workspaces").output().expect("list");
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("default") && text.contains("vision"), "{text}");
+    add_remote(&cfg, "vision", &server.url, &token_b);
+    let remotes = runlog(&cfg).args(["remote", "list"]).output().expect("remote list");
+    let text = String::from_utf8_lossy(&remotes.stdout);
+    assert!(text.contains("vision") && text.contains(&server.url), "{text}");
+    assert!(!text.contains(&token_b), "remote list never prints tokens: {text}");
+    let store_path = dir.path().join("b.db");
+    drop(log_workload(&store_path, 1, 1_000, 2));
+    let out = runlog(&cfg).arg("--store").arg(&store_path).arg("sync").args(FAST).output().expect("sync");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // The default workspace's token sees nothing of it; vision's token sees it all.
+    assert_eq!(get(&server, "/api/v1/runs").as_array().map(Vec::len), Some(0));
+    assert_equal(&Api { url: server.url.clone(), token: token_b }, &store_path);
+}

@@ -29,13 +29,27 @@ impl Drop for Proc {
     }
 }
 
+/// A server's URL and a workspace token: what the read API needs.
+pub struct Api {
+    pub url: String,
+    pub token: String,
+}
+
 /// `runlog serve` on a free loopback port (or `port`).
 pub struct Server {
     pub proc: Proc,
+    pub api: Api,
     pub url: String,
     pub port: u16,
     pub token: String,
     pub data: PathBuf,
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 pub fn serve(cfg: &Path, data: &Path, port: u16, extra: &[&str]) -> Server {
@@ -63,7 +77,8 @@ pub fn serve(cfg: &Path, data: &Path, port: u16, extra: &[&str]) -> Server {
             runlog(cfg).args(["admin", "--data"]).arg(data).args(["create-token", "default"]).output().expect("admin");
         token = String::from_utf8_lossy(&o.stdout).trim().trim_start_matches("token ").to_string();
     }
-    Server { proc: Proc(child), url, port, token, data: data.to_path_buf() }
+    let api = Api { url: url.clone(), token: token.clone() };
+    Server { proc: Proc(child), api, url, port, token, data: data.to_path_buf() }
 }
 
 pub fn add_remote(cfg: &Path, name: &str, url: &str, token: &str) {
@@ -150,7 +165,7 @@ pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
 }
 
-pub fn get(s: &Server, path: &str) -> serde_json::Value {
+pub fn get(s: &Api, path: &str) -> serde_json::Value {
     rt().block_on(async {
         let r = reqwest::Client::new().get(format!("{}{path}", s.url)).bearer_auth(&s.token).send().await.expect("GET");
         assert!(r.status().is_success(), "GET {path}: {}", r.status());
@@ -158,7 +173,7 @@ pub fn get(s: &Server, path: &str) -> serde_json::Value {
     })
 }
 
-pub fn get_bytes(s: &Server, path: &str) -> Vec<u8> {
+pub fn get_bytes(s: &Api, path: &str) -> Vec<u8> {
     rt().block_on(async {
         let r = reqwest::Client::new().get(format!("{}{path}", s.url)).bearer_auth(&s.token).send().await.expect("GET");
         assert!(r.status().is_success(), "GET {path}: {}", r.status());
@@ -176,7 +191,7 @@ fn f(v: &serde_json::Value) -> f64 {
 }
 
 /// Asserts the server holds exactly the store's runs, points (every value), rows, texts and images (bytes too).
-pub fn assert_equal(s: &Server, store_path: &Path) {
+pub fn assert_equal(s: &Api, store_path: &Path) {
     let reader = runlog_core::Reader::open(store_path).expect("reader");
     let runs = reader.runs().expect("runs");
     assert_eq!(get(s, "/api/v1/runs").as_array().expect("runs").len(), runs.len(), "number of runs");
@@ -276,6 +291,6 @@ pub fn log_workload(path: &Path, runs: usize, points: usize, images: usize) -> S
     store
 }
 
-pub fn stats(s: &Server) -> serde_json::Value {
+pub fn stats(s: &Api) -> serde_json::Value {
     get(s, "/api/v1/stats")
 }
