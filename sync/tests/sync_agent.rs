@@ -273,3 +273,92 @@ fn child_runs_do_not_wait_for_the_upload_at_their_end() {
     assert!(t.elapsed() < Duration::from_secs(60), "{:?}", t.elapsed());
     drop(run);
 }
+
+/// A remote whose uploads sometimes end without an answer although they (fully or partly) landed, and which can tell
+/// what landed, as the MLflow remote must: the agent must not resend what landed.
+struct Unanswered {
+    inner: WorkspaceRemote,
+    calls: std::sync::atomic::AtomicUsize,
+    landed: std::sync::Mutex<std::collections::HashMap<String, (runlog_sync::batch::BatchReply, Vec<(i64, u32)>)>>,
+}
+
+#[async_trait::async_trait]
+impl runlog_sync::remote::Remote for Unanswered {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn limits(&self) -> runlog_sync::Result<ServiceLimits> {
+        Ok(ServiceLimits { max_rows_per_batch: 2_000, ..ServiceLimits::default() })
+    }
+    async fn missing_blobs(&self, hashes: &[String]) -> runlog_sync::Result<Vec<String>> {
+        self.inner.missing_blobs(hashes).await
+    }
+    async fn upload_blob(&self, hash: &str, bytes: bytes::Bytes) -> runlog_sync::Result<()> {
+        self.inner.upload_blob(hash, bytes).await
+    }
+    async fn upload_batch(
+        &self,
+        batch: &runlog_sync::batch::EncodedBatch,
+    ) -> runlog_sync::Result<runlog_sync::batch::BatchReply> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let lost = || runlog_sync::Error::Network {
+            url: "test".into(),
+            message: "reset after sending".into(),
+            maybe_sent: true,
+        };
+        match n % 4 {
+            1 => {
+                // All of it lands; the answer is lost.
+                let reply = self.inner.upload_batch(batch).await?;
+                self.landed.lock().expect("lock").insert(batch.id.to_string(), (reply, Vec::new()));
+                Err(lost())
+            }
+            3 => {
+                // The first half lands; the answer is lost.
+                let b = runlog_sync::batch::Batch::decode(&batch.bytes).expect("own batch");
+                let half = b.records.len().div_ceil(2);
+                let rest: Vec<(i64, u32)> = b.records[half..].iter().map(|r| (r.seq, r.part)).collect();
+                let first = runlog_sync::batch::Batch { records: b.records[..half].to_vec(), ..b }.encode();
+                let reply = self.inner.upload_batch(&first).await?;
+                self.landed.lock().expect("lock").insert(batch.id.to_string(), (reply, rest));
+                Err(lost())
+            }
+            _ => self.inner.upload_batch(batch).await,
+        }
+    }
+    async fn reconcile(
+        &self,
+        batch: &runlog_sync::batch::EncodedBatch,
+    ) -> runlog_sync::Result<runlog_sync::remote::Reconciled> {
+        Ok(match self.landed.lock().expect("lock").remove(batch.id.as_str()) {
+            Some((reply, rest)) if rest.is_empty() => runlog_sync::remote::Reconciled::Landed(reply),
+            Some((landed, resend)) => runlog_sync::remote::Reconciled::Partly { landed, resend },
+            None => runlog_sync::remote::Reconciled::ResendIsSafe,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_unknown_outcome_reconcile_decides_and_nothing_landed_is_resent() {
+    let server = start_server(ServiceLimits::default());
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path().join("s.db")).expect("store");
+    let id = log_every_kind(&store, 40_000);
+    let remote = Arc::new(Unanswered {
+        inner: WorkspaceRemote::new(&server.url, &server.token, &ClientOptions::default()).expect("remote"),
+        calls: Default::default(),
+        landed: Default::default(),
+    });
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let mut s = Syncer::new(store.clone(), "reconciling", remote.clone(), fast(), rx).expect("syncer");
+    let summary = s.pass(None, &mut |_, _| {}).await.expect("pass");
+    assert!(summary.complete, "{summary:?}");
+    assert!(remote.calls.load(std::sync::atomic::Ordering::SeqCst) >= 8, "enough uploads to hit both cases");
+    assert_server_equals_store(&server, &store).await;
+    let st = stats(&server).await;
+    assert_eq!(st.records_duplicate, 0, "what landed was never sent again: {st:?}");
+    assert_eq!(
+        get_json(&server, &format!("/api/v1/runs/{id}/series/loss")).await["points"].as_array().map(Vec::len),
+        Some(40_000)
+    );
+}
