@@ -274,12 +274,15 @@ fn child_runs_do_not_wait_for_the_upload_at_their_end() {
     drop(run);
 }
 
+/// What landed of a batch whose answer was lost: the reply of what landed and the records that did not.
+type Landed = (runlog_sync::batch::BatchReply, Vec<(i64, u32)>);
+
 /// A remote whose uploads sometimes end without an answer although they (fully or partly) landed, and which can tell
 /// what landed, as the MLflow remote must: the agent must not resend what landed.
 struct Unanswered {
     inner: WorkspaceRemote,
     calls: std::sync::atomic::AtomicUsize,
-    landed: std::sync::Mutex<std::collections::HashMap<String, (runlog_sync::batch::BatchReply, Vec<(i64, u32)>)>>,
+    landed: std::sync::Mutex<std::collections::HashMap<String, Landed>>,
 }
 
 #[async_trait::async_trait]
