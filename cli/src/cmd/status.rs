@@ -1,13 +1,91 @@
-//! `runlog status` (not written yet).
+//! `runlog status`: per remote, what is pending, the last success and error, and every rejection with its reason.
+//! Reads the store only (no network), so it answers at once.
 
 use super::Global;
+use anyhow::Context;
+use runlog_sync::agent::ledger;
 use std::process::ExitCode;
 
 /// Arguments of `runlog status`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Only this remote.
+    #[arg(long)]
+    pub remote: Option<String>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn when(ms: i64) -> String {
+    let ago = (runlog_core::now_ms() - ms).max(0) / 1000;
+    match ago {
+        0..60 => format!("{ago} s ago"),
+        60..3600 => format!("{} min ago", ago / 60),
+        3600..86400 => format!("{} h ago", ago / 3600),
+        _ => format!("{} days ago", ago / 86400),
+    }
+}
 
 /// Runs `runlog status`.
-pub fn run(_args: Args, _g: &Global) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("runlog status is not available yet")
+pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
+    let path = g.store_path();
+    let reader =
+        runlog_core::Reader::open(&path).with_context(|| format!("failed to open store {}", path.display()))?;
+    let mut names: Vec<String> =
+        runlog_sync::config::Config::active().map(|r| r.into_iter().map(|r| r.name).collect()).unwrap_or_default();
+    let known: Vec<String> = reader.with_connection(|c| {
+        c.prepare(
+            "SELECT remote FROM sync_acks UNION SELECT remote FROM sync_events UNION SELECT remote FROM sync_rejections",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect()
+    })?;
+    for k in known {
+        if !names.contains(&k) {
+            names.push(k);
+        }
+    }
+    if let Some(only) = &args.remote {
+        names.retain(|n| n == only);
+        if names.is_empty() {
+            names.push(only.clone());
+        }
+    }
+    let mut all = Vec::new();
+    for n in &names {
+        all.push(ledger::status(&reader, n)?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if all.is_empty() {
+        println!("no remote configured and nothing synced yet ({} records in the store)", reader.max_seq()?);
+    }
+    for s in &all {
+        if g.color {
+            println!("\x1b[1m{}\x1b[0m", s.remote);
+        } else {
+            println!("{}", s.remote);
+        }
+        println!("  pending      {} records, {} blobs", s.pending_records, s.pending_blobs);
+        println!("  acknowledged through record {} of {}", s.acked_through, s.max_seq);
+        match &s.last_success {
+            Some((at, m)) => println!("  last success {}: {m}", when(*at)),
+            None => println!("  last success never"),
+        }
+        if let Some((at, m)) = &s.last_error {
+            println!("  last error   {}: {m}", when(*at));
+        }
+        if s.rejections.is_empty() {
+            println!("  rejections   none");
+        } else {
+            println!("  rejections   {} (kept locally)", s.rejections.len());
+            for r in &s.rejections {
+                println!("    record {} {} {:?}: {}: {}", r.seq, r.kind, r.name, r.code, r.reason);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,68 @@
+//! Remotes: where the agent uploads to. [`Remote`] is what the agent needs from one; `workspace` is runlog's own
+//! server, and an MLflow remote implements the same trait.
+//!
+//! A remote knows its protocol (HTTP paths, auth, what its limits are). It must not know about the local store, the
+//! agent's cursor or its policy: the agent hands it wire batches and blobs and reads back per-record outcomes.
+
+pub mod workspace;
+
+use crate::batch::{BatchReply, EncodedBatch};
+use crate::error::Result;
+use crate::limits::ServiceLimits;
+use async_trait::async_trait;
+
+/// What happened to a batch whose upload ended without an answer (a reset after sending, a timeout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// Sending the batch again is safe: the remote applies records idempotently (runlog's workspace server).
+    ResendIsSafe,
+    /// The remote checked what landed: this is the outcome, as if the upload had answered (nothing is resent).
+    Landed(BatchReply),
+    /// Only part of the batch landed: send these records again (their `(seq, part)` ids), not the others.
+    Partly {
+        /// The outcome of the records that landed.
+        landed: BatchReply,
+        /// The records to send again.
+        resend: Vec<(i64, u32)>,
+    },
+}
+
+/// A place the agent uploads to.
+///
+/// Every method may fail with a retryable error ([`crate::Error::is_retryable`]); the agent backs off and tries again.
+/// After a failure whose outcome is unknown ([`crate::Error::outcome_unknown`]) the agent calls
+/// [`Remote::reconcile`] before sending the batch again.
+#[async_trait]
+pub trait Remote: Send + Sync {
+    /// A short name for messages (`runlog workspace http://127.0.0.1:8080`).
+    fn describe(&self) -> String;
+
+    /// The limits the agent must fit every request into (fetched from the remote, or known for its kind).
+    async fn limits(&self) -> Result<ServiceLimits>;
+
+    /// Of these blob hashes (64 hex digits), the ones the remote lacks.
+    async fn missing_blobs(&self, hashes: &[String]) -> Result<Vec<String>>;
+
+    /// Uploads one blob; `bytes` hash to `hash`. Uploading a blob the remote has is a success.
+    async fn upload_blob(&self, hash: &str, bytes: bytes::Bytes) -> Result<()>;
+
+    /// Uploads a batch and returns the per-record outcome. Uploading the same batch twice is a success.
+    async fn upload_batch(&self, batch: &EncodedBatch) -> Result<BatchReply>;
+
+    /// Finds out what landed of a batch whose upload's outcome is unknown. Idempotent remotes answer
+    /// [`Reconciled::ResendIsSafe`] without a request.
+    async fn reconcile(&self, batch: &EncodedBatch) -> Result<Reconciled>;
+}
+
+/// Opens the remote a configuration names (by its URL's scheme).
+pub fn open(cfg: &crate::config::RemoteConfig) -> Result<std::sync::Arc<dyn Remote>> {
+    let url = cfg.url.as_str();
+    if url.starts_with("http://") || url.starts_with("https://") {
+        let opts = workspace::ClientOptions { ca_cert: cfg.ca_cert.clone(), ..Default::default() };
+        return Ok(std::sync::Arc::new(workspace::WorkspaceRemote::new(url, &cfg.token, &opts)?));
+    }
+    Err(crate::Error::Config(format!(
+        "remote {:?} has the url {url:?}; this runlog syncs to http:// and https:// runlog workspace servers",
+        cfg.name
+    )))
+}

@@ -1,0 +1,495 @@
+//! The workspace server: an axum [`router`] over a [`storage::Storage`], serving the upload API the agent uses and
+//! the read API the UI and tests use (docs/protocol.md).
+//!
+//! Every request but `/api/v1/health` and `/api/v1/limits` needs `Authorization: Bearer <token>`; a token opens one
+//! workspace and is rate limited (a token bucket of [`ServiceLimits::max_requests_per_second`], answered 429 with
+//! `Retry-After`). Batches are verified (the blake3 of the body must be the id in the path), decoded without panics,
+//! and applied in one transaction. The server must not know about local stores or the agent's policy.
+
+mod error;
+pub mod storage;
+
+pub use error::ApiError;
+pub use storage::{SqliteStorage, Stats, Storage, WorkspaceId};
+
+use crate::batch::{Batch, BatchId, MissingReply, MissingRequest};
+use crate::limits::ServiceLimits;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use futures_util::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::io::AsyncWriteExt;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    storage: Arc<dyn Storage>,
+    limits: ServiceLimits,
+    buckets: Arc<Mutex<HashMap<[u8; 32], Bucket>>>,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl AppState {
+    /// State over a storage, enforcing `limits`.
+    pub fn new(storage: Arc<dyn Storage>, limits: ServiceLimits) -> AppState {
+        AppState { storage, limits, buckets: Arc::default() }
+    }
+
+    /// The storage.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// Takes one request from the token's bucket, or says how many seconds to wait.
+    fn take(&self, token: &str) -> Result<(), u64> {
+        let rate = self.limits.max_requests_per_second as f64;
+        if rate <= 0.0 {
+            return Ok(());
+        }
+        let burst = (self.limits.request_burst as f64).max(1.0);
+        let key = *blake3::hash(token.as_bytes()).as_bytes();
+        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let bucket = b.entry(key).or_insert(Bucket { tokens: burst, at: now });
+        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((((1.0 - bucket.tokens) / rate).ceil() as u64).max(1))
+        }
+    }
+}
+
+/// The server's routes (docs/protocol.md).
+pub fn router(state: AppState) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/limits", get(limits))
+        .route("/api/v1/batches/{id}", post(upload_batch))
+        .route("/api/v1/blobs/missing", post(missing_blobs))
+        .route("/api/v1/blobs/{hash}", put(upload_blob).get(get_blob))
+        .route("/api/v1/stores/{store}/position", get(position))
+        .route("/api/v1/stores/{store}/rejections", get(rejections))
+        .route("/api/v1/stats", get(stats))
+        .route("/api/v1/runs", get(runs))
+        .route("/api/v1/runs/{id}", get(run))
+        .route("/api/v1/runs/{id}/metrics", get(metrics))
+        .route("/api/v1/runs/{id}/series/{*name}", get(series))
+        .route("/api/v1/runs/{id}/entries/{kind}", get(entries))
+        // Bodies are limited by the handlers themselves, so an oversized body gets this API's 413.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> crate::Result<T> + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::Internal(format!("storage task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// Checks the bearer token and the rate limit; returns the workspace.
+async fn auth(state: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"))?
+        .to_string();
+    let storage = state.storage.clone();
+    let t = token.clone();
+    let ws = blocking(move || storage.workspace_for_token(&t))
+        .await?
+        .ok_or(ApiError::Unauthorized("the token opens no workspace"))?;
+    if let Err(secs) = state.take(&token) {
+        let storage = state.storage.clone();
+        let _ = blocking(move || storage.bump(ws, "rate_limited", 1)).await;
+        return Err(ApiError::RateLimited(secs));
+    }
+    Ok(ws)
+}
+
+async fn too_large(state: &AppState, ws: WorkspaceId, code: &'static str, msg: String) -> ApiError {
+    let storage = state.storage.clone();
+    let _ = blocking(move || storage.bump(ws, "too_large", 1)).await;
+    ApiError::TooLarge(code, msg)
+}
+
+/// Reads a body of at most `limit` bytes. Over the limit, the rest is read and dropped (up to a bound) before the
+/// 413 goes out, so a client still sending sees the answer rather than a reset; returns the bytes seen.
+async fn read_limited(body: Body, limit: u64) -> Result<bytes::Bytes, u64> {
+    let drain_bound = limit.saturating_mul(4).max(64 << 20);
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else { return Err(seen) };
+        seen += chunk.len() as u64;
+        if seen > drain_bound {
+            return Err(seen);
+        }
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else {
+            buf = bytes::BytesMut::new();
+        }
+    }
+    if seen > limit { Err(seen) } else { Ok(buf.freeze()) }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"ok": true, "wire_version": crate::batch::WIRE_VERSION}))
+}
+
+async fn limits(State(state): State<AppState>) -> Json<ServiceLimits> {
+    Json(state.limits)
+}
+
+async fn upload_batch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let limit = state.limits.max_request_bytes;
+    if let Some(n) = content_length(&headers).filter(|n| *n > limit.saturating_mul(4).max(64 << 20)) {
+        let msg = format!("batch body is {n} bytes, the limit is {limit}");
+        return Err(too_large(&state, ws, "body_too_large", msg).await);
+    }
+    let bytes = match read_limited(body, limit).await {
+        Ok(b) => b,
+        Err(seen) => {
+            let msg = format!("batch body is over {seen} bytes, the limit is {limit}");
+            return Err(too_large(&state, ws, "body_too_large", msg).await);
+        }
+    };
+    let id = BatchId::parse(&id).map_err(|e| ApiError::BadRequest("bad_batch_id", e.to_string()))?;
+    let actual = BatchId::of(&bytes);
+    if actual != id {
+        return Err(ApiError::BadRequest(
+            "hash_mismatch",
+            format!("the body hashes to {actual}, not to the batch id {id}"),
+        ));
+    }
+    let batch = Batch::decode(&bytes).map_err(|e| ApiError::BadRequest("malformed_batch", e.to_string()))?;
+    let storage = state.storage.clone();
+    let limits = state.limits;
+    let n = bytes.len();
+    match blocking(move || storage.apply_batch(ws, &id, n, &batch, &limits)).await? {
+        Ok(reply) => Ok(Json(reply).into_response()),
+        Err(storage::BatchRefusal::BlobsMissing(hashes)) => Err(ApiError::Conflict(
+            "blob_missing",
+            format!("the batch refers to blobs the workspace does not hold: {}", hashes.join(", ")),
+        )),
+        Err(storage::BatchRefusal::TooManyRows { rows, limit }) => Err(too_large(
+            &state,
+            ws,
+            "too_many_rows_in_batch",
+            format!("the batch holds {rows} rows, the limit is {limit} rows per batch"),
+        )
+        .await),
+    }
+}
+
+async fn missing_blobs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<MissingReply>, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let limit = state.limits.max_request_bytes as usize;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Err(
+                too_large(&state, ws, "body_too_large", format!("body is over the limit of {limit} bytes")).await
+            );
+        }
+    };
+    let req: MissingRequest = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest("malformed_request", format!("bad JSON: {e}")))?;
+    if let Some(bad) = req.hashes.iter().find(|h| !is_hash(h)) {
+        return Err(ApiError::BadRequest(
+            "bad_hash",
+            format!("{:?} is not 64 hexadecimal digits", runlog_core::limits::truncate(bad, 70)),
+        ));
+    }
+    let storage = state.storage.clone();
+    let missing = blocking(move || storage.missing_blobs(ws, &req.hashes)).await?;
+    Ok(Json(MissingReply { missing }))
+}
+
+fn is_hash(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+async fn upload_blob(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<StatusCode, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    if !is_hash(&hash) {
+        return Err(ApiError::BadRequest(
+            "bad_hash",
+            format!("{:?} is not 64 hexadecimal digits", runlog_core::limits::truncate(&hash, 70)),
+        ));
+    }
+    let hash = hash.to_ascii_lowercase();
+    let limit = state.limits.max_blob_bytes;
+    if let Some(n) = content_length(&headers).filter(|n| *n > limit) {
+        return Err(too_large(&state, ws, "blob_too_large", format!("blob is {n} bytes, the limit is {limit}")).await);
+    }
+    let tmp = state.storage.temp_dir().join(format!("{hash}.{}", uuid::Uuid::new_v4().simple()));
+    let mut file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| ApiError::Internal(format!("create {}: {e}", tmp.display())))?;
+    let mut hasher = blake3::Hasher::new();
+    let mut size = 0u64;
+    let mut stream = body.into_data_stream();
+    let outcome: Result<(), ApiError> = async {
+        while let Some(chunk) = stream.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest("body_error", format!("reading the body failed: {e}")))?;
+            size += chunk.len() as u64;
+            if size > limit {
+                return Err(ApiError::TooLarge("blob_too_large", format!("blob is over the limit of {limit} bytes")));
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(|e| ApiError::Internal(format!("write blob: {e}")))?;
+        }
+        file.flush().await.map_err(|e| ApiError::Internal(format!("write blob: {e}")))?;
+        let actual = hasher.finalize().to_hex().to_string();
+        if actual != hash {
+            return Err(ApiError::BadRequest("hash_mismatch", format!("the body hashes to {actual}, not to {hash}")));
+        }
+        Ok(())
+    }
+    .await;
+    drop(file);
+    if let Err(e) = outcome {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        if let ApiError::TooLarge(c, m) = e {
+            return Err(too_large(&state, ws, c, m).await);
+        }
+        return Err(e);
+    }
+    let storage = state.storage.clone();
+    let t = tmp.clone();
+    if let Err(e) = blocking(move || storage.put_blob(ws, &hash, &t)).await {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(e);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn get_blob(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let storage = state.storage.clone();
+    let h = hash.clone();
+    let path = blocking(move || storage.blob_path(ws, &h))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no blob {hash}")))?;
+    let bytes =
+        tokio::fs::read(&path).await.map_err(|e| ApiError::Internal(format!("read {}: {e}", path.display())))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+async fn position(
+    State(state): State<AppState>,
+    Path(store): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let storage = state.storage.clone();
+    let s = store.to_ascii_lowercase();
+    let seq = blocking(move || storage.position(ws, &s)).await?;
+    Ok(Json(serde_json::json!({"store": store, "seq_hi": seq})))
+}
+
+async fn rejections(
+    State(state): State<AppState>,
+    Path(store): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let storage = state.storage.clone();
+    let s = store.to_ascii_lowercase();
+    Ok(Json(blocking(move || storage.rejections(ws, &s)).await?).into_response())
+}
+
+async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Stats>, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let storage = state.storage.clone();
+    Ok(Json(blocking(move || storage.stats(ws)).await?))
+}
+
+async fn runs(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let storage = state.storage.clone();
+    Ok(Json(blocking(move || storage.runs(ws)).await?).into_response())
+}
+
+async fn run(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let storage = state.storage.clone();
+    let i = id.clone();
+    let run = blocking(move || storage.run(ws, &i)).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id}")))?;
+    Ok(Json(run).into_response())
+}
+
+async fn metrics(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let storage = state.storage.clone();
+    Ok(Json(blocking(move || storage.metrics(ws, &id)).await?).into_response())
+}
+
+async fn series(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    let storage = state.storage.clone();
+    let n = name.clone();
+    let points = blocking(move || storage.series(ws, &id, &n)).await?;
+    let pts: Vec<serde_json::Value> = points
+        .iter()
+        .map(|p| serde_json::Value::Array(vec![p.step.into(), p.timestamp_ms.into(), storage::float_json(p.value)]))
+        .collect();
+    Ok(Json(serde_json::json!({"name": name, "points": pts})).into_response())
+}
+
+/// Query of the entries endpoint.
+#[derive(Debug, serde::Deserialize)]
+struct EntriesQuery {
+    name: Option<String>,
+}
+
+async fn entries(
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+    Query(q): Query<EntriesQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let ws = auth(&state, &headers).await?;
+    const KINDS: [&str; 11] =
+        ["run", "status", "param", "tag", "property", "description", "row", "table", "image", "text", "log"];
+    if !KINDS.contains(&kind.as_str()) && kind != "file" {
+        return Err(ApiError::NotFound(format!(
+            "no entry kind {kind:?} (one of {KINDS:?} or file; scalars are under /series)"
+        )));
+    }
+    let storage = state.storage.clone();
+    Ok(Json(blocking(move || storage.entries(ws, &id, &kind, q.name.as_deref())).await?).into_response())
+}
+
+/// A server running on a thread of its own (for tests and for embedding next to synchronous code). Dropping it asks
+/// the server to stop.
+pub struct BackgroundServer {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl BackgroundServer {
+    /// Serves `state` on `listener` (plain HTTP) on a new thread with its own runtime.
+    pub fn start(listener: std::net::TcpListener, state: AppState) -> crate::Result<BackgroundServer> {
+        let url = format!("http://{}", listener.local_addr().map_err(|e| crate::Error::io("listener address", e))?);
+        listener.set_nonblocking(true).map_err(|e| crate::Error::io("set listener non-blocking", e))?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| crate::Error::io("start the server runtime", e))?;
+        std::thread::Builder::new()
+            .name("runlog-server".into())
+            .spawn(move || {
+                rt.block_on(async move {
+                    let Ok(l) = tokio::net::TcpListener::from_std(listener) else { return };
+                    let _ = axum::serve(l, router(state))
+                        .with_graceful_shutdown(async move {
+                            let _ = rx.await;
+                        })
+                        .await;
+                });
+            })
+            .map_err(|e| crate::Error::io("start the server thread", e))?;
+        Ok(BackgroundServer { url, stop: Some(tx) })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Drop for BackgroundServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// TLS files for [`serve`].
+#[derive(Debug, Clone)]
+pub struct Tls {
+    /// PEM certificate chain.
+    pub cert: std::path::PathBuf,
+    /// PEM private key.
+    pub key: std::path::PathBuf,
+}
+
+/// Serves the router on a bound listener until the process ends, over TLS when given certificate files.
+pub async fn serve(listener: std::net::TcpListener, state: AppState, tls: Option<Tls>) -> crate::Result<()> {
+    let app = router(state);
+    listener.set_nonblocking(true).map_err(|e| crate::Error::io("set listener non-blocking", e))?;
+    match tls {
+        None => {
+            let l = tokio::net::TcpListener::from_std(listener).map_err(|e| crate::Error::io("listen", e))?;
+            axum::serve(l, app).await.map_err(|e| crate::Error::io("serve", e))
+        }
+        Some(t) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&t.cert, &t.key).await.map_err(|e| {
+                crate::Error::Config(format!(
+                    "cannot load TLS certificate {} and key {}: {e}",
+                    t.cert.display(),
+                    t.key.display()
+                ))
+            })?;
+            axum_server::from_tcp_rustls(listener, config)
+                .serve(app.into_make_service())
+                .await
+                .map_err(|e| crate::Error::io("serve over TLS", e))
+        }
+    }
+}

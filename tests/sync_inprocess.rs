@@ -1,0 +1,88 @@
+//! The `runlog` crate installs the in-process sync agent when a remote is configured in the environment: a training
+//! script that only opens a store and completes its run finds its data on the workspace server afterwards.
+//!
+//! The script runs in a child process (this test binary again) so the environment is set by `Command::env`.
+
+use runlog::sync::ServiceLimits;
+use runlog::sync::server::{AppState, BackgroundServer, SqliteStorage, Storage};
+use std::sync::Arc;
+
+const CHILD: &str = "RUNLOG_TEST_TRAINING_SCRIPT";
+
+fn training_script() {
+    let store = runlog::Store::open_default().expect("open the store named by RUNLOG_STORE");
+    assert!(store.sync_agent().is_some(), "RUNLOG_REMOTE + RUNLOG_TOKEN install the agent");
+    let run = store.start_named_run("inproc", "script").expect("run");
+    for i in 0..30_000 {
+        run.log("loss", 1.0 / (1.0 + i as f64)).expect("log");
+    }
+    run.log_param("lr", 0.1).expect("param");
+    run.complete().expect("complete");
+}
+
+#[test]
+fn a_training_script_with_a_remote_in_its_environment_syncs_at_run_end() {
+    if std::env::var_os(CHILD).is_some() {
+        training_script();
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let storage = Arc::new(SqliteStorage::open(&dir.path().join("srv")).expect("storage"));
+    let token = storage.create_workspace("w").expect("workspace");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let server =
+        BackgroundServer::start(listener, AppState::new(storage.clone() as Arc<dyn Storage>, ServiceLimits::default()))
+            .expect("server");
+    let store_path = dir.path().join("train.db");
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "a_training_script_with_a_remote_in_its_environment_syncs_at_run_end", "--nocapture"])
+        .env(CHILD, "1")
+        .env("RUNLOG_STORE", &store_path)
+        .env("RUNLOG_REMOTE", server.url())
+        .env("RUNLOG_TOKEN", &token)
+        .env("RUNLOG_CONFIG_DIR", dir.path().join("cfg"))
+        .env("RUNLOG_SYNC_GRACE_MS", "30000")
+        .output()
+        .expect("run the training script");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // Once the script has exited, the server already holds its run: complete() waited for the upload.
+    let ws = storage.workspace_for_token(&token).expect("auth").expect("workspace");
+    let runs = storage.runs(ws).expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, "completed");
+    assert_eq!(runs[0].params.get("lr").and_then(|v| v.as_f64()), Some(0.1));
+    let local = runlog::Reader::open(&store_path).expect("reader");
+    let id = local.resolve("inproc/script").expect("run");
+    let points = storage.series(ws, id.as_str(), "loss").expect("series");
+    let expected = local.series(&id, "loss").expect("local series");
+    assert_eq!(points.len(), 30_000);
+    assert!(points.iter().zip(&expected).all(|(a, b)| a.step == b.step && a.value.to_bits() == b.value.to_bits()));
+}
+
+#[test]
+fn without_a_remote_no_agent_is_installed() {
+    if std::env::var_os("RUNLOG_TEST_NO_REMOTE").is_some() {
+        let store = runlog::Store::open_default().expect("store");
+        assert!(store.sync_agent().is_none());
+        let run = store.start_run("plain").expect("run");
+        run.log("x", 1.0).expect("log");
+        run.complete().expect("complete");
+        return;
+    }
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "without_a_remote_no_agent_is_installed", "--nocapture"])
+        .env("RUNLOG_STORE", dir.path().join("s.db"))
+        .env_remove("RUNLOG_REMOTE")
+        .env("RUNLOG_CONFIG_DIR", dir.path().join("cfg"))
+        .env("RUNLOG_TEST_NO_REMOTE", "1")
+        .output()
+        .expect("child");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "{}", String::from_utf8_lossy(&out.stdout));
+    let reader = runlog::Reader::open(dir.path().join("s.db")).expect("the child logged");
+    assert_eq!(reader.runs().expect("runs").len(), 1);
+}
