@@ -481,3 +481,38 @@ fn admin_makes_workspaces_whose_tokens_see_only_their_own_runs() {
     assert_eq!(get(&server, "/api/v1/runs").as_array().map(Vec::len), Some(0));
     assert_equal(&Api { url: server.url.clone(), token: token_b }, &store_path);
 }
+
+#[test]
+fn exec_syncs_the_wrapped_scripts_run_before_it_returns() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("cfg");
+    let server = serve(&cfg, &dir.path().join("srv"), 0, &[]);
+    let store_path = dir.path().join("exec.db");
+    // A script with no runlog library: it logs through `runlog log`; the `runlog exec` around it syncs.
+    let script = dir.path().join("train.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "for i in $(seq 0 199); do echo \"{{\\\"name\\\": \\\"loss\\\", \\\"value\\\": $i}}\"; done | {} log\necho done\n",
+            bin()
+        ),
+    )
+    .expect("script");
+    let o = runlog(&cfg)
+        .env("RUNLOG_REMOTE", &server.url)
+        .env("RUNLOG_TOKEN", &server.token)
+        .env("RUNLOG_SYNC", "1")
+        .env("RUNLOG_SYNC_GRACE_MS", "30000")
+        .arg("--store")
+        .arg(&store_path)
+        .args(["exec", "--experiment", "wrapped", "--", "sh"])
+        .arg(&script)
+        .output()
+        .expect("exec");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Everything, the 200 points, the captured output and the final status included, is on the server already.
+    assert_equal(&server, &store_path);
+    let r = runlog_core::Reader::open(&store_path).expect("reader");
+    let run = &r.runs().expect("runs")[0];
+    assert_eq!(r.series(&run.id, "loss").expect("series").len(), 200);
+}

@@ -3,14 +3,15 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A run's global id: a UUID v7 in 32 lowercase hex digits, time-ordered so listings sort by creation.
+/// A run's global id: a random UUID (v4) in 32 lowercase hex digits. Random from the first digit, so a short prefix
+/// names a run unambiguously, as with git commits.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RunId(pub(crate) String);
 
 impl RunId {
     pub(crate) fn new() -> RunId {
-        RunId(uuid::Uuid::now_v7().simple().to_string())
+        RunId(uuid::Uuid::new_v4().simple().to_string())
     }
 
     /// Parses a run id given in full (32 hex digits).

@@ -83,12 +83,14 @@ async fn exec(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     let cwd = std::env::current_dir().context("read the working directory")?;
     let path = g.store_path();
     let path = if path.is_absolute() { path } else { cwd.join(path) };
-    // An existing file is checked read-only first: Store::open switches a file to WAL before it checks the schema
-    // version, which would change a foreign or newer file it then refuses.
+    // An existing file is checked read-only first, for the same one-line errors and exit codes as the other commands.
     if path.exists() {
         common::open_reader(&path)?;
     }
     let store = Store::open(&path).with_context(|| format!("open store {}", path.display()))?;
+    // With a remote configured, this process syncs the run while the script trains (the script itself may have no
+    // agent, or no runlog library at all), and gives the upload its grace period when the run ends.
+    let _agent = runlog_sync::install(&store).context("start the sync agent")?;
     let run = match &args.name {
         Some(n) => store.start_named_run(&args.experiment, n),
         None => store.start_run(&args.experiment),
