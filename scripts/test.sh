@@ -19,5 +19,8 @@ if [ -f scripts/test-env.sh ]; then
   source scripts/test-env.sh
 fi
 
+# The core tests run the test_worker example as a child process: build the examples as programs first
+# (--all-targets builds them only in test mode).
+cargo build --workspace --release --examples
 cargo test --workspace --release --all-targets
 cargo test --workspace --release --doc

@@ -36,7 +36,7 @@ pub fn worker() -> Command {
     let path = dir.join("examples").join("test_worker");
     assert!(
         path.exists(),
-        "the test_worker example is not built at {}; run `cargo test --all-targets`",
+        "the test_worker example is not built at {}; run `cargo build --release --examples` first (scripts/test.sh does)",
         path.display()
     );
     Command::new(path)
