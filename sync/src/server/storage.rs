@@ -104,6 +104,70 @@ pub struct EntryView {
     pub body: serde_json::Value,
 }
 
+/// A stored chunk of a scalar series with statistics computed from its points (for charts that downsample without
+/// sending every point).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScalarChunk {
+    /// The chunk's id within the workspace: what [`Storage::chunk_points`] takes.
+    pub id: i64,
+    /// Number of points.
+    pub count: i64,
+    /// Smallest step.
+    pub step_lo: i64,
+    /// Largest step.
+    pub step_hi: i64,
+    /// Smallest value, ignoring NaN (None when every value is NaN).
+    pub min: Option<f64>,
+    /// Largest value, ignoring NaN.
+    pub max: Option<f64>,
+    /// The last value in logged order.
+    pub last: f64,
+    /// The step of `last`.
+    pub last_step: i64,
+}
+
+impl ScalarChunk {
+    fn of(id: i64, points: &[runlog_core::Point]) -> Option<ScalarChunk> {
+        let last = points.last()?;
+        let mut c = ScalarChunk {
+            id,
+            count: points.len() as i64,
+            step_lo: i64::MAX,
+            step_hi: i64::MIN,
+            min: None,
+            max: None,
+            last: last.value,
+            last_step: last.step,
+        };
+        for p in points {
+            c.step_lo = c.step_lo.min(p.step);
+            c.step_hi = c.step_hi.max(p.step);
+            if !p.value.is_nan() {
+                c.min = Some(c.min.map_or(p.value, |m| m.min(p.value)));
+                c.max = Some(c.max.map_or(p.value, |m| m.max(p.value)));
+            }
+        }
+        Some(c)
+    }
+}
+
+/// A non-scalar record with its decoded wire body (what the UI reads; [`EntryView`] is its JSON form).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordBody {
+    /// The store it came from.
+    pub store: String,
+    /// Its sequence number there.
+    pub seq: i64,
+    /// Its name (metric name, key, stream or file name).
+    pub name: String,
+    /// Its step.
+    pub step: Option<i64>,
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// The body.
+    pub body: Body,
+}
+
 /// Counters of what a workspace received, for tests and operators.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -167,6 +231,14 @@ pub trait Storage: Send + Sync + 'static {
     fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<runlog_core::Point>>;
     /// Non-scalar records of a kind (`row`, `table`, `image`, `text`, `log`, `file`, `param`, ...).
     fn entries(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<EntryView>>;
+    /// The stored chunks of a scalar series with their statistics, in the order they were logged.
+    fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>>;
+    /// The points of one chunk of the workspace ([`ScalarChunk::id`]) in logged order; None if the workspace has no
+    /// such chunk.
+    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<runlog_core::Point>>>;
+    /// Non-scalar records of a kind with their decoded bodies, in logged order (a body that does not decode is left
+    /// out).
+    fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>>;
     /// Rejections recorded for a store.
     fn rejections(&self, ws: WorkspaceId, store: &str) -> Result<Vec<Rejection>>;
     /// The highest seq_hi of batches of a store (0 if none): a position hint, re-read when in doubt.
@@ -952,6 +1024,68 @@ impl Storage for SqliteStorage {
                 name: r.get(2).map_err(sql("entries"))?,
                 step: r.get(3).map_err(sql("entries"))?,
                 at: r.get(4).map_err(sql("entries"))?,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT rowid, body FROM records WHERE ws = ?1 AND run = ?2 AND kind = 'scalars' AND name = ?3
+                 ORDER BY store, seq, part",
+            )
+            .map_err(sql("scalar chunks"))?;
+        let mut rows = st.query(params![ws.0, run, name]).map_err(sql("scalar chunks"))?;
+        let mut out = Vec::new();
+        let mut points = Vec::new();
+        while let Some(r) = rows.next().map_err(sql("scalar chunks"))? {
+            let id: i64 = r.get(0).map_err(sql("scalar chunks"))?;
+            let b = r.get_ref(1).map_err(sql("scalar chunks"))?.as_blob().map_err(|e| Error::io("scalar chunks", e))?;
+            points.clear();
+            runlog_core::chunk::decode_into(b, &mut points).map_err(|e| Error::Format(e.to_string()))?;
+            out.extend(ScalarChunk::of(id, &points));
+        }
+        Ok(out)
+    }
+
+    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<runlog_core::Point>>> {
+        let c = self.conn();
+        let body: Option<Vec<u8>> = c
+            .query_row(
+                "SELECT body FROM records WHERE rowid = ?1 AND ws = ?2 AND kind = 'scalars'",
+                params![chunk, ws.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("chunk"))?;
+        let Some(body) = body else { return Ok(None) };
+        let mut out = Vec::new();
+        runlog_core::chunk::decode_into(&body, &mut out).map_err(|e| Error::Format(e.to_string()))?;
+        Ok(Some(out))
+    }
+
+    fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT store, seq, name, step, at, body FROM records WHERE ws = ?1 AND run = ?2 AND kind = ?3
+                 AND (?4 IS NULL OR name = ?4) ORDER BY store, seq",
+            )
+            .map_err(sql("records"))?;
+        let mut rows = st.query(params![ws.0, run, kind, name]).map_err(sql("records"))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(sql("records"))? {
+            let body: Vec<u8> = r.get(5).map_err(sql("records"))?;
+            let Ok(body) = rmp_serde::from_slice::<Body>(&body) else { continue };
+            out.push(RecordBody {
+                store: r.get(0).map_err(sql("records"))?,
+                seq: r.get(1).map_err(sql("records"))?,
+                name: r.get(2).map_err(sql("records"))?,
+                step: r.get(3).map_err(sql("records"))?,
+                at: r.get(4).map_err(sql("records"))?,
                 body,
             });
         }
