@@ -108,3 +108,29 @@ impl Source for Reader {
         Reader::blob(self, hash)
     }
 }
+
+/// Finds a run among `runs` the way [`Reader::resolve`] does: `experiment/name`, or a full id or an unambiguous
+/// prefix of one. `place` names where the runs are, for the error message. For sources without an index of their
+/// own.
+pub fn resolve_among(runs: &[RunInfo], spec: &str, place: &str) -> Result<RunId> {
+    let found: Vec<&RunInfo> = if let Some((exp, name)) = spec.split_once('/') {
+        runs.iter().filter(|r| r.experiment == exp && r.name == name).collect()
+    } else {
+        let prefix = spec.to_ascii_lowercase();
+        if prefix.is_empty() || prefix.len() > 32 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(runlog_core::Error::NotFound(format!(
+                "no run {spec:?} in {place}: give a run id (hex), a prefix of one, or experiment/name"
+            )));
+        }
+        runs.iter().filter(|r| r.id.as_str().starts_with(&prefix)).collect()
+    };
+    match found.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(runlog_core::Error::NotFound(format!("no run {spec:?} in {place}"))),
+        many => Err(runlog_core::Error::Invalid(format!(
+            "{spec:?} names {} runs ({}); use a longer prefix or a run id",
+            many.len(),
+            many.iter().take(5).map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
