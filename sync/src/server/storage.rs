@@ -1141,7 +1141,73 @@ impl Storage for SqliteStorage {
 
 #[cfg(test)]
 mod tests {
-    use super::uncovered;
+    use super::{Body, SqliteStorage, Storage, WireValue, uncovered};
+    use crate::batch::{Batch, WIRE_VERSION, WireRecord};
+    use crate::limits::ServiceLimits;
+    use runlog_core::Point;
+
+    fn record(seq: i64, part: u32, rows: u32, name: &str, step: Option<i64>, body: Body) -> WireRecord {
+        WireRecord { seq, part, rows, run: "a".repeat(32), name: name.into(), at: 1_000 + seq, step, body }
+    }
+
+    fn pts(steps: std::ops::Range<i64>, value: impl Fn(i64) -> f64) -> Vec<Point> {
+        steps.map(|s| Point { step: s, timestamp_ms: 5, value: value(s) }).collect()
+    }
+
+    #[test]
+    fn scalar_chunks_chunk_points_and_records_read_back_within_their_workspace() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let st = SqliteStorage::open(dir.path()).expect("open");
+        st.create_workspace("a").expect("workspace a");
+        st.create_workspace("b").expect("workspace b");
+        let ws = st.workspaces().expect("list");
+        let (a, b) = (super::WorkspaceId(ws[0].id), super::WorkspaceId(ws[1].id));
+        let first = pts(0..4, |s| [3.0, f64::NAN, -2.0, 7.0][s as usize]);
+        let second = pts(4..6, |s| s as f64 * 10.0);
+        let enc = |p: &[Point]| runlog_core::chunk::encode(p).0;
+        let run = Body::Run { experiment: "e".into(), name: "r".into(), parent: None };
+        let batch = Batch {
+            version: WIRE_VERSION,
+            store: "s".repeat(32),
+            records: vec![
+                record(1, 0, 1, "", None, run),
+                record(2, 0, 4, "loss", Some(0), Body::Scalars(enc(&first))),
+                record(3, 0, 1, "epoch", Some(0), Body::Row(vec![("acc".into(), WireValue::Float(0.5))])),
+                record(4, 0, 2, "loss", Some(4), Body::Scalars(enc(&second))),
+            ],
+        };
+        let encoded = batch.encode();
+        let reply = st
+            .apply_batch(a, &encoded.id, encoded.bytes.len(), &batch, &ServiceLimits::default())
+            .expect("apply")
+            .expect("accepted");
+        assert_eq!(reply.applied, 4, "{reply:?}");
+        let run = "a".repeat(32);
+
+        let chunks = st.scalar_chunks(a, &run, "loss").expect("chunks");
+        assert_eq!(chunks.len(), 2);
+        let c = &chunks[0];
+        assert_eq!((c.count, c.step_lo, c.step_hi, c.min, c.max), (4, 0, 3, Some(-2.0), Some(7.0)), "NaN is ignored");
+        assert_eq!((c.last, c.last_step), (7.0, 3));
+        assert_eq!((chunks[1].count, chunks[1].last, chunks[1].last_step), (2, 50.0, 5));
+        let back = st.chunk_points(a, c.id).expect("read").expect("held");
+        assert_eq!(back.len(), 4);
+        assert!(back[1].value.is_nan() && back[3] == first[3]);
+        assert_eq!(st.chunk_points(a, chunks[1].id).expect("read"), Some(second));
+
+        // Another workspace can name neither the run's chunks nor its records.
+        assert_eq!(st.chunk_points(b, c.id).expect("read"), None);
+        assert!(st.scalar_chunks(b, &run, "loss").expect("chunks").is_empty());
+        assert!(st.records(b, &run, "row", None).expect("records").is_empty());
+        // A row (stored between the two chunks) is not a chunk.
+        assert_eq!(chunks[1].id, c.id + 2);
+        assert_eq!(st.chunk_points(a, c.id + 1).expect("read"), None);
+        let rows = st.records(a, &run, "row", Some("epoch")).expect("records");
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].seq, rows[0].step, rows[0].at), (3, Some(0), 1_003));
+        assert_eq!(rows[0].body, Body::Row(vec![("acc".into(), WireValue::Float(0.5))]));
+        assert!(st.records(a, &run, "row", Some("other")).expect("records").is_empty());
+    }
 
     #[test]
     fn uncovered_finds_the_gaps() {
