@@ -180,6 +180,9 @@ fn workspace_ui_api_answers_what_the_local_ui_answers() {
         let (status, h, bytes) = get(&url, &[("authorization", &format!("Bearer {}", s.server.token))]);
         assert_eq!(status, 200);
         assert_eq!(h.get("content-type").and_then(|v| v.to_str().ok()), Some("image/png"));
+        assert_eq!(h.get("x-content-type-options").and_then(|v| v.to_str().ok()), Some("nosniff"));
+        let cache = h.get("cache-control").and_then(|v| v.to_str().ok()).expect("cache-control");
+        assert!(cache.starts_with("private"), "a blob behind a token is never cached by shared caches: {cache}");
         let local_bytes = util::http("GET", &format!("{local}/api/blob/{hash}"), None).body;
         assert_eq!(bytes, local_bytes, "blob {hash}");
     }

@@ -347,7 +347,9 @@ async fn api_blob(Extension(src): Extension<Src>, Path(hash): Path<String>) -> A
     };
     let mut r = bytes.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    // Content-addressed: a blob never changes.
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    // A stored file is shown as what it is, never sniffed into something a browser would run.
+    r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Content-addressed: a blob never changes. Private: behind `runlog serve` it is for the token's holder only.
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
     Ok(r)
 }
