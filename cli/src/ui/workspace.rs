@@ -155,6 +155,12 @@ impl Source for WorkspaceSource {
     }
 
     fn resolve(&self, spec: &str) -> Result<RunId> {
+        // A full id (what the pages ask with) is one look-up, not a scan of every run.
+        if let Ok(id) = RunId::parse(spec)
+            && self.storage.run(self.ws, id.as_str()).map_err(storage_error)?.is_some()
+        {
+            return Ok(id);
+        }
         super::source::resolve_among(&self.runs()?, spec, &self.place())
     }
 

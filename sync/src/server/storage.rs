@@ -283,7 +283,14 @@ pub struct SqliteStorage {
     conn: Mutex<Connection>,
     /// (blake3 of token, workspace): reloaded from the database when a token is not found.
     tokens: RwLock<Vec<([u8; 32], i64)>>,
+    /// Statistics of scalar chunks already read, by record rowid. Stored records never change, so an entry never goes
+    /// stale; the map is emptied when it reaches [`CHUNK_STATS_CACHE_ENTRIES`].
+    chunk_stats: Mutex<std::collections::HashMap<i64, ScalarChunk>>,
 }
+
+/// How many chunks' statistics [`SqliteStorage`] keeps in memory (about 100 bytes each; 250,000 chunks cover about
+/// a billion points), so a chart of a long series decodes only the chunks that arrived since the last one.
+pub const CHUNK_STATS_CACHE_ENTRIES: usize = 250_000;
 
 fn sql(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::io(format!("server storage: {what}"), e)
@@ -312,7 +319,12 @@ impl SqliteStorage {
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).map_err(sql("wal"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql("synchronous"))?;
         conn.execute_batch(SCHEMA).map_err(sql("create schema"))?;
-        let s = SqliteStorage { dir: dir.to_path_buf(), conn: Mutex::new(conn), tokens: RwLock::new(Vec::new()) };
+        let s = SqliteStorage {
+            dir: dir.to_path_buf(),
+            conn: Mutex::new(conn),
+            tokens: RwLock::new(Vec::new()),
+            chunk_stats: Mutex::default(),
+        };
         s.reload_tokens()?;
         Ok(s)
     }
@@ -1032,21 +1044,35 @@ impl Storage for SqliteStorage {
 
     fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>> {
         let c = self.conn();
-        let mut st = c
+        let ids: Vec<i64> = c
             .prepare_cached(
-                "SELECT rowid, body FROM records WHERE ws = ?1 AND run = ?2 AND kind = 'scalars' AND name = ?3
+                "SELECT rowid FROM records WHERE ws = ?1 AND run = ?2 AND kind = 'scalars' AND name = ?3
                  ORDER BY store, seq, part",
             )
+            .map_err(sql("scalar chunks"))?
+            .query_map(params![ws.0, run, name], |r| r.get(0))
+            .map_err(sql("scalar chunks"))?
+            .collect::<rusqlite::Result<_>>()
             .map_err(sql("scalar chunks"))?;
-        let mut rows = st.query(params![ws.0, run, name]).map_err(sql("scalar chunks"))?;
-        let mut out = Vec::new();
+        let mut cache = self.chunk_stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut body = c.prepare_cached("SELECT body FROM records WHERE rowid = ?1").map_err(sql("scalar chunks"))?;
+        let mut out = Vec::with_capacity(ids.len());
         let mut points = Vec::new();
-        while let Some(r) = rows.next().map_err(sql("scalar chunks"))? {
-            let id: i64 = r.get(0).map_err(sql("scalar chunks"))?;
-            let b = r.get_ref(1).map_err(sql("scalar chunks"))?.as_blob().map_err(|e| Error::io("scalar chunks", e))?;
+        for id in ids {
+            if let Some(known) = cache.get(&id) {
+                out.push(known.clone());
+                continue;
+            }
+            let b: Vec<u8> = body.query_row([id], |r| r.get(0)).map_err(sql("scalar chunks"))?;
             points.clear();
-            runlog_core::chunk::decode_into(b, &mut points).map_err(|e| Error::Format(e.to_string()))?;
-            out.extend(ScalarChunk::of(id, &points));
+            runlog_core::chunk::decode_into(&b, &mut points).map_err(|e| Error::Format(e.to_string()))?;
+            if let Some(stats) = ScalarChunk::of(id, &points) {
+                if cache.len() >= CHUNK_STATS_CACHE_ENTRIES {
+                    cache.clear();
+                }
+                cache.insert(id, stats.clone());
+                out.push(stats);
+            }
         }
         Ok(out)
     }
@@ -1190,6 +1216,7 @@ mod tests {
         assert_eq!((c.count, c.step_lo, c.step_hi, c.min, c.max), (4, 0, 3, Some(-2.0), Some(7.0)), "NaN is ignored");
         assert_eq!((c.last, c.last_step), (7.0, 3));
         assert_eq!((chunks[1].count, chunks[1].last, chunks[1].last_step), (2, 50.0, 5));
+        assert_eq!(st.scalar_chunks(a, &run, "loss").expect("again"), chunks, "statistics from the cache are the same");
         let back = st.chunk_points(a, c.id).expect("read").expect("held");
         assert_eq!(back.len(), 4);
         assert!(back[1].value.is_nan() && back[3] == first[3]);
