@@ -134,3 +134,41 @@ pub fn resolve_among(runs: &[RunInfo], spec: &str, place: &str) -> Result<RunId>
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_among;
+    use runlog_core::{ErrorKind, RunId, RunInfo, RunStatus};
+
+    fn run(id: &str, experiment: &str, name: &str) -> RunInfo {
+        RunInfo {
+            id: RunId::parse(id).expect("a test id"),
+            experiment: experiment.into(),
+            name: name.into(),
+            parent: None,
+            status: RunStatus::Completed,
+            reason: None,
+            started_at: 0,
+            ended_at: None,
+            params: Default::default(),
+            tags: Default::default(),
+            properties: Default::default(),
+        }
+    }
+
+    #[test]
+    fn specs_resolve_like_the_local_store() {
+        let a = "0123456789abcdef0123456789abcdef";
+        let b = "0123456789abcdef0123456789abcdee";
+        let runs = [run(a, "mnist", "adam"), run(b, "mnist", "sgd"), run(&"f".repeat(32), "cifar", "base")];
+        assert_eq!(resolve_among(&runs, "mnist/sgd", "w").expect("by name").as_str(), b);
+        assert_eq!(resolve_among(&runs, &a.to_ascii_uppercase(), "w").expect("full id").as_str(), a);
+        assert_eq!(resolve_among(&runs, "fff", "w").expect("prefix").as_str(), "f".repeat(32));
+        let e = resolve_among(&runs, "0123", "w").expect_err("ambiguous");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("names 2 runs"), "{e}");
+        for missing in ["mnist/none", "abc", "not hex", ""] {
+            assert_eq!(resolve_among(&runs, missing, "w").expect_err(missing).kind(), ErrorKind::NotFound, "{missing}");
+        }
+    }
+}
