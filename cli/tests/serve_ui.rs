@@ -339,3 +339,36 @@ fn workspace_ui_in_a_real_browser() {
     assert!(text.as_str().expect("text").contains("Run not found"), "{text}");
     assert_eq!(b.js("return document.querySelector('#error a').getAttribute('href')"), "/ui/");
 }
+
+#[test]
+fn over_tls_the_ui_cookie_is_secure() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let o = std::process::Command::new("openssl")
+        .current_dir(d)
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args(["-keyout", "key.pem", "-out", "cert.pem", "-days", "2", "-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .output()
+        .expect("the openssl command must be installed (scripts/test-env.sh installs it) to make a test certificate");
+    assert!(o.status.success(), "openssl: {}", String::from_utf8_lossy(&o.stderr));
+    let (cert, key) = (d.join("cert.pem"), d.join("key.pem"));
+    let tls = ["--tls-cert", cert.to_str().expect("utf8"), "--tls-key", key.to_str().expect("utf8")];
+    let server = serve(&d.join("cfg"), &d.join("srv"), 0, &tls);
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let (status, set) = sync_util::rt().block_on(async {
+        // Only the cookie's attributes are under test here, not certificate checks (sync_e2e covers those).
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("client");
+        let r = client.get(format!("{}/ui/?token={}", server.url, server.token)).send().await.expect("GET over TLS");
+        (r.status().as_u16(), r.headers().get("set-cookie").and_then(|v| v.to_str().ok()).map(str::to_string))
+    });
+    assert_eq!(status, 303);
+    let set = set.expect("a cookie");
+    for part in ["HttpOnly", "SameSite=Strict", "Path=/ui", "Secure"] {
+        assert!(set.contains(part), "{set} has {part}");
+    }
+}
