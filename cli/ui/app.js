@@ -4,6 +4,8 @@
 // tests (and curious users) can read the drawn points back.
 "use strict";
 
+// Where the UI is mounted: "" for `runlog ui`, "/ui" under `runlog serve`. The server writes it into <html data-base>.
+const BASE = document.documentElement.dataset.base || "";
 const COLORS = ["#2f6fde", "#e4572e", "#29a36a", "#9b59b6", "#f0a202", "#17a2b8", "#d63384", "#6c757d"];
 window.runlogCharts = {};
 
@@ -19,7 +21,7 @@ function el(tag, attrs, ...kids) {
   return e;
 }
 async function api(path) {
-  const r = await fetch(path, { cache: "no-store" });
+  const r = await fetch(BASE + path, { cache: "no-store", credentials: "same-origin" });
   let body = null;
   try { body = await r.json(); } catch (_) { body = null; }
   if (!r.ok) throw new Error((body && body.error) || ("HTTP " + r.status));
@@ -69,7 +71,7 @@ function setMain(...kids) { const m = document.getElementById("main"); m.replace
 function errorPage(title, message) {
   document.title = title + " – runlog";
   setMain(el("div", { class: "error-page", id: "error" },
-    el("h1", {}, title), el("p", {}, message), el("p", {}, el("a", { href: "/" }, "← all runs"))));
+    el("h1", {}, title), el("p", {}, message), el("p", {}, el("a", { href: BASE + "/" }, "← all runs"))));
   markReady();
 }
 
@@ -366,7 +368,7 @@ async function runsPage() {
   const exps = [...new Set(runs.map((r) => r.experiment))].sort();
   const exp = el("select", { id: "experiment-filter" }, el("option", { value: "" }, "all experiments"), ...exps.map((e) => el("option", { value: e }, e)));
   const compare = el("button", { id: "compare", disabled: "" }, "Compare selected");
-  compare.addEventListener("click", () => { location.href = "/compare?" + q({ runs: [...selected].join(",") }); });
+  compare.addEventListener("click", () => { location.href = BASE + "/compare?" + q({ runs: [...selected].join(",") }); });
   const tbody = el("tbody", {});
   const thead = el("thead", {});
   const value = (r, key) => key.startsWith("m:") ? (r.metrics[key.slice(2)] || {}).last : r[key];
@@ -392,7 +394,7 @@ async function runsPage() {
       box.checked = selected.has(r.id);
       box.addEventListener("change", () => { if (box.checked) selected.add(r.id); else selected.delete(r.id); compare.disabled = selected.size < 2; });
       return el("tr", { "data-run": r.id }, el("td", {}, box),
-        el("td", {}, r.parent ? "└ " : "", el("a", { href: "/runs/" + r.id }, r.name)),
+        el("td", {}, r.parent ? "└ " : "", el("a", { href: BASE + "/runs/" + r.id }, r.name)),
         el("td", {}, r.experiment), el("td", {}, statusBadge(r.status)), el("td", {}, fmtTime(r.started_at)),
         el("td", { class: "num" }, fmtDur(r.duration_ms)),
         ...metricCols.map((m) => el("td", { class: "num" }, fmtNum((r.metrics[m] || {}).last))));
@@ -449,14 +451,14 @@ async function runPage(spec) {
     el("h1", {}, el("span", { class: "dim" }, run.experiment + " / "), run.name, " ", statusBadge(run.status)),
     el("div", { class: "meta" }, el("span", {}, "id " + run.id), el("span", {}, "started " + fmtTime(run.started_at)),
       el("span", { id: "duration" }, "duration " + fmtDur(run.duration_ms)), run.reason ? el("span", {}, "reason: " + run.reason) : null,
-      run.parent ? el("a", { href: "/runs/" + run.parent }, "parent run") : null,
-      el("a", { href: "/compare?" + q({ runs: run.id }) }, "compare…")));
+      run.parent ? el("a", { href: BASE + "/runs/" + run.parent }, "parent run") : null,
+      el("a", { href: BASE + "/compare?" + q({ runs: run.id }) }, "compare…")));
   const gallery = el("div", { class: "grid gallery", id: "gallery" });
   const logs = el("pre", { class: "log", id: "logs" });
   const children = data.children.length ? el("div", { class: "card" }, el("h3", {}, "Child runs"),
-    el("table", {}, el("tbody", {}, ...data.children.map((c) => el("tr", {}, el("td", {}, el("a", { href: "/runs/" + c.id }, c.name)), el("td", {}, statusBadge(c.status))))))) : null;
+    el("table", {}, el("tbody", {}, ...data.children.map((c) => el("tr", {}, el("td", {}, el("a", { href: BASE + "/runs/" + c.id }, c.name)), el("td", {}, statusBadge(c.status))))))) : null;
   const files = data.files.length ? el("div", { class: "card" }, el("h3", {}, "Files"),
-    el("table", {}, el("tbody", {}, ...data.files.map((f) => el("tr", {}, el("td", {}, el("a", { href: "/api/blob/" + f.hash, download: f.name.split("/").pop() }, f.name)), el("td", { class: "num" }, f.size + " B")))))) : null;
+    el("table", {}, el("tbody", {}, ...data.files.map((f) => el("tr", {}, el("td", {}, el("a", { href: BASE + "/api/blob/" + f.hash, download: f.name.split("/").pop() }, f.name)), el("td", { class: "num" }, f.size + " B")))))) : null;
   const texts = data.texts.length ? el("div", { class: "card" }, el("h3", {}, "Texts"), ...data.texts.map((t) => el("div", {}, el("b", {}, t.name + " [" + t.step + "] "), t.text))) : null;
   setMain(header,
     chartCards.length ? chartControls(charts) : null,
@@ -474,7 +476,7 @@ async function runPage(spec) {
       const img = el("img", { alt: name, "data-name": name });
       const cap = el("div", { class: "dim" });
       const slider = el("input", { type: "range", min: "0", max: String(list.length - 1), value: String(list.length - 1), "data-name": name });
-      const show = () => { const i = list[parseInt(slider.value, 10)]; img.src = "/api/blob/" + i.hash; img.width = Math.min(i.width * Math.max(1, Math.floor(160 / i.width)), 400); cap.textContent = "step " + i.step + " · " + i.width + "×" + i.height + (i.description ? " · " + i.description : ""); };
+      const show = () => { const i = list[parseInt(slider.value, 10)]; img.src = BASE + "/api/blob/" + i.hash; img.width = Math.min(i.width * Math.max(1, Math.floor(160 / i.width)), 400); cap.textContent = "step " + i.step + " · " + i.width + "×" + i.height + (i.description ? " · " + i.description : ""); };
       slider.addEventListener("input", show);
       show();
       return el("div", { class: "card" }, el("h3", {}, name), img, cap, list.length > 1 ? slider : null);
@@ -512,7 +514,7 @@ async function comparePage() {
   const runs = infos.map((d, i) => ({ id: d.run.id, label: d.run.experiment + "/" + d.run.name, color: COLORS[i % COLORS.length] }));
   const names = [...new Set(infos.flatMap((d) => d.metrics.filter((m) => m.kind === "scalar").map((m) => m.name)))].sort();
   const charts = names.map((n) => scalarChart(n, runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === "scalar" && m.name === n)), true));
-  const go = (list) => { location.href = "/compare?" + q({ runs: list.join(",") }); };
+  const go = (list) => { location.href = BASE + "/compare?" + q({ runs: list.join(",") }); };
   const picker = el("select", { id: "add-run" }, el("option", { value: "" }, "add a run…"));
   api("/api/runs").then((all) => {
     for (const r of all) if (!runs.some((x) => x.id === r.id)) picker.append(el("option", { value: r.id }, r.experiment + "/" + r.name));
@@ -520,7 +522,7 @@ async function comparePage() {
   picker.addEventListener("change", () => { if (picker.value) go([...runs.map((r) => r.id), picker.value]); });
   setMain(el("h1", {}, "Compare ", String(runs.length), " runs"),
     el("div", { class: "toolbar", id: "compare-legend" }, ...runs.map((r) => el("span", {}, el("i", { style: "display:inline-block;width:10px;height:10px;margin-right:4px;background:" + r.color }),
-      el("a", { href: "/runs/" + r.id }, r.label), " ",
+      el("a", { href: BASE + "/runs/" + r.id }, r.label), " ",
       el("button", { title: "remove", "data-remove": r.id, onclick: () => go(runs.filter((x) => x.id !== r.id).map((x) => x.id)) }, "×"))), picker),
     chartControls(charts),
     el("div", { class: "grid", id: "charts" }, ...charts.map((c, i) => chartCard(names[i], c))));
@@ -531,7 +533,7 @@ async function comparePage() {
 // ---------- boot ----------
 (async () => {
   api("/api/info").then((i) => { document.getElementById("source").textContent = i.source; }).catch(() => {});
-  const path = location.pathname;
+  const path = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : location.pathname;
   try {
     if (path === "/" || path === "") await runsPage();
     else if (path.startsWith("/runs/")) await runPage(decodeURIComponent(path.slice(6)));

@@ -1,5 +1,6 @@
 //! `runlog serve`: the workspace server. Creates the data directory and a first workspace (printing its token) on
-//! first start; limits come from a profile (`--profile azure`) and `--limit key=value` overrides.
+//! first start; limits come from a profile (`--profile azure`) and `--limit key=value` overrides. The web UI is
+//! mounted at `/ui/` over the workspace a token opens ([`crate::ui::workspace`]).
 
 use super::Global;
 use anyhow::Context;
@@ -79,8 +80,12 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<ExitCode> {
     println!("listening on {scheme}://{addr}");
     use std::io::Write;
     std::io::stdout().flush()?;
-    let state = AppState::new(storage as Arc<dyn Storage>, limits);
+    println!("web ui at {scheme}://{addr}/ui/?token=<token> (the token moves into a cookie)");
+    std::io::stdout().flush()?;
+    let storage = storage as Arc<dyn Storage>;
+    let ui = crate::ui::workspace::router(storage.clone(), tls.is_some());
+    let app = runlog_sync::server::router(AppState::new(storage, limits)).merge(ui);
     let rt = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-    rt.block_on(runlog_sync::server::serve(listener, state, tls)).context("the server stopped")?;
+    rt.block_on(runlog_sync::server::serve_router(listener, app, tls)).context("the server stopped")?;
     Ok(ExitCode::SUCCESS)
 }

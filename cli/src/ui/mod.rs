@@ -1,8 +1,9 @@
 //! The local web UI: an axum router over a [`Source`], with its HTML, JavaScript and CSS compiled into the binary.
 //!
-//! [`router`] is all a server needs: `runlog ui` serves it over a local store, and `runlog serve` can mount it over
-//! another source. Pages are one static app (`/`, `/runs/<run>`, `/compare?runs=a,b`) that reads the JSON API under
-//! `/api/`. The API downsamples long series on the server ([`downsample`]), so the browser never receives more than a
+//! [`router`] is all a server needs: `runlog ui` serves it over a local store. [`routes`] is the same under a path
+//! prefix with the source taken from each request: `runlog serve` mounts it at `/ui` over the workspace a token
+//! opens ([`workspace`]). Pages are one static app (`/`, `/runs/<run>`, `/compare?runs=a,b`, all under the prefix)
+//! that reads the JSON API under `/api/`. The API downsamples long series on the server ([`downsample`]), so the browser never receives more than a
 //! few thousand points per chart. Nothing here fetches from the network; the assets have no external references.
 //!
 //! API (all GET, JSON unless noted; names and runs are query parameters because both may contain `/`):
@@ -22,11 +23,13 @@
 
 pub mod downsample;
 pub mod source;
+pub mod workspace;
 
 pub use source::Source;
 
+use axum::Extension;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -48,39 +51,57 @@ const MAX_BUCKETS: usize = 20_000;
 /// Default number of log lines a run page shows.
 const DEFAULT_LOG_TAIL: usize = 500;
 
-/// The UI's routes over `source`.
+/// The UI's routes over one `source`, at the root (what `runlog ui` serves).
 pub fn router(source: Src) -> Router {
+    routes("").layer(Extension(source)).fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
+}
+
+/// The UI's routes under `base` (`""`, or a path such as `"/ui"` without a trailing slash). Handlers read the
+/// [`Src`] from the request's extensions: the caller adds a layer that puts one there for each request (a fixed
+/// source in [`router`], the workspace a token opens in [`workspace::router`]). No fallback is set, so the routes can
+/// be merged into another router.
+pub fn routes(base: &str) -> Router {
+    let index: Arc<str> = INDEX_HTML.replace("{{base}}", base).into();
+    let page_index = index.clone();
+    let page = move || {
+        let i = page_index.clone();
+        async move { html(&i) }
+    };
+    let run_index = index;
+    let run = move |src: Extension<Src>, spec: Path<String>| {
+        let i = run_index.clone();
+        async move { run_page(&i, src, spec).await }
+    };
     Router::new()
-        .route("/", get(page))
-        .route("/compare", get(page))
-        .route("/runs/{*spec}", get(run_page))
-        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/assets/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
-        .route("/api/info", get(api_info))
-        .route("/api/runs", get(api_runs))
-        .route("/api/run", get(api_run))
-        .route("/api/series", get(api_series))
-        .route("/api/rows", get(api_rows))
-        .route("/api/table", get(api_table))
-        .route("/api/images", get(api_images))
-        .route("/api/logs", get(api_logs))
-        .route("/api/blob/{hash}", get(api_blob))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such page") })
-        .with_state(source)
+        .route(&format!("{base}/"), get(page.clone()))
+        .route(&format!("{base}/compare"), get(page))
+        .route(&format!("{base}/runs/{{*spec}}"), get(run))
+        .route(&format!("{base}/assets/app.js"), get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
+        .route(&format!("{base}/assets/style.css"), get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
+        .route(&format!("{base}/api/info"), get(api_info))
+        .route(&format!("{base}/api/runs"), get(api_runs))
+        .route(&format!("{base}/api/run"), get(api_run))
+        .route(&format!("{base}/api/series"), get(api_series))
+        .route(&format!("{base}/api/rows"), get(api_rows))
+        .route(&format!("{base}/api/table"), get(api_table))
+        .route(&format!("{base}/api/images"), get(api_images))
+        .route(&format!("{base}/api/logs"), get(api_logs))
+        .route(&format!("{base}/api/blob/{{hash}}"), get(api_blob))
 }
 
 fn asset(mime: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-cache")], body).into_response()
 }
 
-async fn page() -> Response {
-    asset("text/html; charset=utf-8", INDEX_HTML)
+fn html(index: &str) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")], index.to_string())
+        .into_response()
 }
 
 /// The app page, with status 404 when the run does not resolve (the app then shows why).
-async fn run_page(State(src): State<Src>, Path(spec): Path<String>) -> Response {
+async fn run_page(index: &str, Extension(src): Extension<Src>, Path(spec): Path<String>) -> Response {
     let found = blocking(&src, move |s| Ok(s.resolve(&spec).is_ok())).await.unwrap_or(false);
-    let mut r = page().await;
+    let mut r = html(index);
     if !found {
         *r.status_mut() = StatusCode::NOT_FOUND;
     }
@@ -142,12 +163,12 @@ fn float(v: f64) -> Json {
     serde_json::Number::from_f64(v).map_or(Json::Null, Json::Number)
 }
 
-async fn api_info(State(src): State<Src>) -> ApiResult {
+async fn api_info(Extension(src): Extension<Src>) -> ApiResult {
     let d = blocking(&src, |s| Ok(s.describe())).await?;
     Ok(json_response(json!({ "source": d })))
 }
 
-async fn api_runs(State(src): State<Src>) -> ApiResult {
+async fn api_runs(Extension(src): Extension<Src>) -> ApiResult {
     let v = blocking(&src, |s| {
         let runs = s.runs()?;
         let mut all = s.summaries()?;
@@ -170,7 +191,7 @@ fn resolve(s: &dyn Source, spec: &str) -> Result<RunId, ApiError> {
     })
 }
 
-async fn api_run(State(src): State<Src>, Query(q): Query<RunQ>) -> ApiResult {
+async fn api_run(Extension(src): Extension<Src>, Query(q): Query<RunQ>) -> ApiResult {
     let v = blocking(&src, move |s| {
         let id = resolve(s, &q.run)?;
         let info = s.run(&id)?;
@@ -198,7 +219,7 @@ struct SeriesQ {
     points: Option<usize>,
 }
 
-async fn api_series(State(src): State<Src>, Query(q): Query<SeriesQ>) -> ApiResult {
+async fn api_series(Extension(src): Extension<Src>, Query(q): Query<SeriesQ>) -> ApiResult {
     let v = blocking(&src, move |s| {
         let id = resolve(s, &q.run)?;
         let chunks = s.series_chunks(&id, &q.name)?;
@@ -231,7 +252,7 @@ fn value(v: &runlog_core::Value) -> Json {
     }
 }
 
-async fn api_rows(State(src): State<Src>, Query(q): Query<NamedQ>) -> ApiResult {
+async fn api_rows(Extension(src): Extension<Src>, Query(q): Query<NamedQ>) -> ApiResult {
     let v = blocking(&src, move |s| {
         let id = resolve(s, &q.run)?;
         let rows = s.rows(&id, &q.name)?;
@@ -259,7 +280,7 @@ async fn api_rows(State(src): State<Src>, Query(q): Query<NamedQ>) -> ApiResult 
     Ok(json_response(v))
 }
 
-async fn api_table(State(src): State<Src>, Query(q): Query<NamedQ>) -> ApiResult {
+async fn api_table(Extension(src): Extension<Src>, Query(q): Query<NamedQ>) -> ApiResult {
     let v = blocking(&src, move |s| {
         let id = resolve(s, &q.run)?;
         let tables = s.tables(&id, &q.name)?;
@@ -279,7 +300,7 @@ async fn api_table(State(src): State<Src>, Query(q): Query<NamedQ>) -> ApiResult
     Ok(json_response(v))
 }
 
-async fn api_images(State(src): State<Src>, Query(q): Query<RunQ>) -> ApiResult {
+async fn api_images(Extension(src): Extension<Src>, Query(q): Query<RunQ>) -> ApiResult {
     let v = blocking(&src, move |s| {
         let id = resolve(s, &q.run)?;
         let list: Vec<Json> = s
@@ -297,7 +318,7 @@ async fn api_images(State(src): State<Src>, Query(q): Query<RunQ>) -> ApiResult 
     Ok(json_response(v))
 }
 
-async fn api_logs(State(src): State<Src>, Query(q): Query<RunQ>) -> ApiResult {
+async fn api_logs(Extension(src): Extension<Src>, Query(q): Query<RunQ>) -> ApiResult {
     let v = blocking(&src, move |s| {
         let id = resolve(s, &q.run)?;
         let list: Vec<Json> = s
@@ -314,7 +335,7 @@ async fn api_logs(State(src): State<Src>, Query(q): Query<RunQ>) -> ApiResult {
     Ok(json_response(v))
 }
 
-async fn api_blob(State(src): State<Src>, Path(hash): Path<String>) -> ApiResult {
+async fn api_blob(Extension(src): Extension<Src>, Path(hash): Path<String>) -> ApiResult {
     let hash = BlobHash::parse(&hash).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let bytes = blocking(&src, move |s| Ok(s.blob(&hash)?)).await?;
     let mime = if bytes.starts_with(b"\x89PNG") {
@@ -326,7 +347,9 @@ async fn api_blob(State(src): State<Src>, Path(hash): Path<String>) -> ApiResult
     };
     let mut r = bytes.into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    // Content-addressed: a blob never changes.
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
+    // A stored file is shown as what it is, never sniffed into something a browser would run.
+    r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Content-addressed: a blob never changes. Private: behind `runlog serve` it is for the token's holder only.
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
     Ok(r)
 }

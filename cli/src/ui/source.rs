@@ -108,3 +108,67 @@ impl Source for Reader {
         Reader::blob(self, hash)
     }
 }
+
+/// Finds a run among `runs` the way [`Reader::resolve`] does: `experiment/name`, or a full id or an unambiguous
+/// prefix of one. `place` names where the runs are, for the error message. For sources without an index of their
+/// own.
+pub fn resolve_among(runs: &[RunInfo], spec: &str, place: &str) -> Result<RunId> {
+    let found: Vec<&RunInfo> = if let Some((exp, name)) = spec.split_once('/') {
+        runs.iter().filter(|r| r.experiment == exp && r.name == name).collect()
+    } else {
+        let prefix = spec.to_ascii_lowercase();
+        if prefix.is_empty() || prefix.len() > 32 || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(runlog_core::Error::NotFound(format!(
+                "no run {spec:?} in {place}: give a run id (hex), a prefix of one, or experiment/name"
+            )));
+        }
+        runs.iter().filter(|r| r.id.as_str().starts_with(&prefix)).collect()
+    };
+    match found.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => Err(runlog_core::Error::NotFound(format!("no run {spec:?} in {place}"))),
+        many => Err(runlog_core::Error::Invalid(format!(
+            "{spec:?} names {} runs ({}); use a longer prefix or a run id",
+            many.len(),
+            many.iter().take(5).map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_among;
+    use runlog_core::{ErrorKind, RunId, RunInfo, RunStatus};
+
+    fn run(id: &str, experiment: &str, name: &str) -> RunInfo {
+        RunInfo {
+            id: RunId::parse(id).expect("a test id"),
+            experiment: experiment.into(),
+            name: name.into(),
+            parent: None,
+            status: RunStatus::Completed,
+            reason: None,
+            started_at: 0,
+            ended_at: None,
+            params: Default::default(),
+            tags: Default::default(),
+            properties: Default::default(),
+        }
+    }
+
+    #[test]
+    fn specs_resolve_like_the_local_store() {
+        let a = "0123456789abcdef0123456789abcdef";
+        let b = "0123456789abcdef0123456789abcdee";
+        let runs = [run(a, "mnist", "adam"), run(b, "mnist", "sgd"), run(&"f".repeat(32), "cifar", "base")];
+        assert_eq!(resolve_among(&runs, "mnist/sgd", "w").expect("by name").as_str(), b);
+        assert_eq!(resolve_among(&runs, &a.to_ascii_uppercase(), "w").expect("full id").as_str(), a);
+        assert_eq!(resolve_among(&runs, "fff", "w").expect("prefix").as_str(), "f".repeat(32));
+        let e = resolve_among(&runs, "0123", "w").expect_err("ambiguous");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("names 2 runs"), "{e}");
+        for missing in ["mnist/none", "abc", "not hex", ""] {
+            assert_eq!(resolve_among(&runs, missing, "w").expect_err(missing).kind(), ErrorKind::NotFound, "{missing}");
+        }
+    }
+}

@@ -10,7 +10,7 @@ mod error;
 pub mod storage;
 
 pub use error::ApiError;
-pub use storage::{SqliteStorage, Stats, Storage, WorkspaceId};
+pub use storage::{RecordBody, ScalarChunk, SqliteStorage, Stats, Storage, WorkspaceId};
 
 use crate::batch::{Batch, BatchId, MissingReply, MissingRequest};
 use crate::limits::ServiceLimits;
@@ -471,7 +471,11 @@ pub struct Tls {
 
 /// Serves the router on a bound listener until the process ends, over TLS when given certificate files.
 pub async fn serve(listener: std::net::TcpListener, state: AppState, tls: Option<Tls>) -> crate::Result<()> {
-    let app = router(state);
+    serve_router(listener, router(state), tls).await
+}
+
+/// Serves any router (e.g. [`router`] merged with more routes, such as the web UI) like [`serve`].
+pub async fn serve_router(listener: std::net::TcpListener, app: axum::Router, tls: Option<Tls>) -> crate::Result<()> {
     listener.set_nonblocking(true).map_err(|e| crate::Error::io("set listener non-blocking", e))?;
     match tls {
         None => {

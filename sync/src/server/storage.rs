@@ -104,6 +104,70 @@ pub struct EntryView {
     pub body: serde_json::Value,
 }
 
+/// A stored chunk of a scalar series with statistics computed from its points (for charts that downsample without
+/// sending every point).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScalarChunk {
+    /// The chunk's id within the workspace: what [`Storage::chunk_points`] takes.
+    pub id: i64,
+    /// Number of points.
+    pub count: i64,
+    /// Smallest step.
+    pub step_lo: i64,
+    /// Largest step.
+    pub step_hi: i64,
+    /// Smallest value, ignoring NaN (None when every value is NaN).
+    pub min: Option<f64>,
+    /// Largest value, ignoring NaN.
+    pub max: Option<f64>,
+    /// The last value in logged order.
+    pub last: f64,
+    /// The step of `last`.
+    pub last_step: i64,
+}
+
+impl ScalarChunk {
+    fn of(id: i64, points: &[runlog_core::Point]) -> Option<ScalarChunk> {
+        let last = points.last()?;
+        let mut c = ScalarChunk {
+            id,
+            count: points.len() as i64,
+            step_lo: i64::MAX,
+            step_hi: i64::MIN,
+            min: None,
+            max: None,
+            last: last.value,
+            last_step: last.step,
+        };
+        for p in points {
+            c.step_lo = c.step_lo.min(p.step);
+            c.step_hi = c.step_hi.max(p.step);
+            if !p.value.is_nan() {
+                c.min = Some(c.min.map_or(p.value, |m| m.min(p.value)));
+                c.max = Some(c.max.map_or(p.value, |m| m.max(p.value)));
+            }
+        }
+        Some(c)
+    }
+}
+
+/// A non-scalar record with its decoded wire body (what the UI reads; [`EntryView`] is its JSON form).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordBody {
+    /// The store it came from.
+    pub store: String,
+    /// Its sequence number there.
+    pub seq: i64,
+    /// Its name (metric name, key, stream or file name).
+    pub name: String,
+    /// Its step.
+    pub step: Option<i64>,
+    /// When, ms since the epoch.
+    pub at: i64,
+    /// The body.
+    pub body: Body,
+}
+
 /// Counters of what a workspace received, for tests and operators.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -167,6 +231,14 @@ pub trait Storage: Send + Sync + 'static {
     fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<runlog_core::Point>>;
     /// Non-scalar records of a kind (`row`, `table`, `image`, `text`, `log`, `file`, `param`, ...).
     fn entries(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<EntryView>>;
+    /// The stored chunks of a scalar series with their statistics, in the order they were logged.
+    fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>>;
+    /// The points of one chunk of the workspace ([`ScalarChunk::id`]) in logged order; None if the workspace has no
+    /// such chunk.
+    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<runlog_core::Point>>>;
+    /// Non-scalar records of a kind with their decoded bodies, in logged order (a body that does not decode is left
+    /// out).
+    fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>>;
     /// Rejections recorded for a store.
     fn rejections(&self, ws: WorkspaceId, store: &str) -> Result<Vec<Rejection>>;
     /// The highest seq_hi of batches of a store (0 if none): a position hint, re-read when in doubt.
@@ -211,7 +283,14 @@ pub struct SqliteStorage {
     conn: Mutex<Connection>,
     /// (blake3 of token, workspace): reloaded from the database when a token is not found.
     tokens: RwLock<Vec<([u8; 32], i64)>>,
+    /// Statistics of scalar chunks already read, by record rowid. Stored records never change, so an entry never goes
+    /// stale; the map is emptied when it reaches [`CHUNK_STATS_CACHE_ENTRIES`].
+    chunk_stats: Mutex<std::collections::HashMap<i64, ScalarChunk>>,
 }
+
+/// How many chunks' statistics [`SqliteStorage`] keeps in memory (about 100 bytes each; 250,000 chunks cover about
+/// a billion points), so a chart of a long series decodes only the chunks that arrived since the last one.
+pub const CHUNK_STATS_CACHE_ENTRIES: usize = 250_000;
 
 fn sql(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::io(format!("server storage: {what}"), e)
@@ -240,7 +319,12 @@ impl SqliteStorage {
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).map_err(sql("wal"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql("synchronous"))?;
         conn.execute_batch(SCHEMA).map_err(sql("create schema"))?;
-        let s = SqliteStorage { dir: dir.to_path_buf(), conn: Mutex::new(conn), tokens: RwLock::new(Vec::new()) };
+        let s = SqliteStorage {
+            dir: dir.to_path_buf(),
+            conn: Mutex::new(conn),
+            tokens: RwLock::new(Vec::new()),
+            chunk_stats: Mutex::default(),
+        };
         s.reload_tokens()?;
         Ok(s)
     }
@@ -958,6 +1042,82 @@ impl Storage for SqliteStorage {
         Ok(out)
     }
 
+    fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>> {
+        let c = self.conn();
+        let ids: Vec<i64> = c
+            .prepare_cached(
+                "SELECT rowid FROM records WHERE ws = ?1 AND run = ?2 AND kind = 'scalars' AND name = ?3
+                 ORDER BY store, seq, part",
+            )
+            .map_err(sql("scalar chunks"))?
+            .query_map(params![ws.0, run, name], |r| r.get(0))
+            .map_err(sql("scalar chunks"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("scalar chunks"))?;
+        let mut cache = self.chunk_stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut body = c.prepare_cached("SELECT body FROM records WHERE rowid = ?1").map_err(sql("scalar chunks"))?;
+        let mut out = Vec::with_capacity(ids.len());
+        let mut points = Vec::new();
+        for id in ids {
+            if let Some(known) = cache.get(&id) {
+                out.push(known.clone());
+                continue;
+            }
+            let b: Vec<u8> = body.query_row([id], |r| r.get(0)).map_err(sql("scalar chunks"))?;
+            points.clear();
+            runlog_core::chunk::decode_into(&b, &mut points).map_err(|e| Error::Format(e.to_string()))?;
+            if let Some(stats) = ScalarChunk::of(id, &points) {
+                if cache.len() >= CHUNK_STATS_CACHE_ENTRIES {
+                    cache.clear();
+                }
+                cache.insert(id, stats.clone());
+                out.push(stats);
+            }
+        }
+        Ok(out)
+    }
+
+    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<runlog_core::Point>>> {
+        let c = self.conn();
+        let body: Option<Vec<u8>> = c
+            .query_row(
+                "SELECT body FROM records WHERE rowid = ?1 AND ws = ?2 AND kind = 'scalars'",
+                params![chunk, ws.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("chunk"))?;
+        let Some(body) = body else { return Ok(None) };
+        let mut out = Vec::new();
+        runlog_core::chunk::decode_into(&body, &mut out).map_err(|e| Error::Format(e.to_string()))?;
+        Ok(Some(out))
+    }
+
+    fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT store, seq, name, step, at, body FROM records WHERE ws = ?1 AND run = ?2 AND kind = ?3
+                 AND (?4 IS NULL OR name = ?4) ORDER BY store, seq",
+            )
+            .map_err(sql("records"))?;
+        let mut rows = st.query(params![ws.0, run, kind, name]).map_err(sql("records"))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(sql("records"))? {
+            let body: Vec<u8> = r.get(5).map_err(sql("records"))?;
+            let Ok(body) = rmp_serde::from_slice::<Body>(&body) else { continue };
+            out.push(RecordBody {
+                store: r.get(0).map_err(sql("records"))?,
+                seq: r.get(1).map_err(sql("records"))?,
+                name: r.get(2).map_err(sql("records"))?,
+                step: r.get(3).map_err(sql("records"))?,
+                at: r.get(4).map_err(sql("records"))?,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
     fn rejections(&self, ws: WorkspaceId, store: &str) -> Result<Vec<Rejection>> {
         let c = self.conn();
         let mut st = c
@@ -1007,7 +1167,74 @@ impl Storage for SqliteStorage {
 
 #[cfg(test)]
 mod tests {
-    use super::uncovered;
+    use super::{Body, SqliteStorage, Storage, WireValue, uncovered};
+    use crate::batch::{Batch, WIRE_VERSION, WireRecord};
+    use crate::limits::ServiceLimits;
+    use runlog_core::Point;
+
+    fn record(seq: i64, part: u32, rows: u32, name: &str, step: Option<i64>, body: Body) -> WireRecord {
+        WireRecord { seq, part, rows, run: "a".repeat(32), name: name.into(), at: 1_000 + seq, step, body }
+    }
+
+    fn pts(steps: std::ops::Range<i64>, value: impl Fn(i64) -> f64) -> Vec<Point> {
+        steps.map(|s| Point { step: s, timestamp_ms: 5, value: value(s) }).collect()
+    }
+
+    #[test]
+    fn scalar_chunks_chunk_points_and_records_read_back_within_their_workspace() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let st = SqliteStorage::open(dir.path()).expect("open");
+        st.create_workspace("a").expect("workspace a");
+        st.create_workspace("b").expect("workspace b");
+        let ws = st.workspaces().expect("list");
+        let (a, b) = (super::WorkspaceId(ws[0].id), super::WorkspaceId(ws[1].id));
+        let first = pts(0..4, |s| [3.0, f64::NAN, -2.0, 7.0][s as usize]);
+        let second = pts(4..6, |s| s as f64 * 10.0);
+        let enc = |p: &[Point]| runlog_core::chunk::encode(p).0;
+        let run = Body::Run { experiment: "e".into(), name: "r".into(), parent: None };
+        let batch = Batch {
+            version: WIRE_VERSION,
+            store: "s".repeat(32),
+            records: vec![
+                record(1, 0, 1, "", None, run),
+                record(2, 0, 4, "loss", Some(0), Body::Scalars(enc(&first))),
+                record(3, 0, 1, "epoch", Some(0), Body::Row(vec![("acc".into(), WireValue::Float(0.5))])),
+                record(4, 0, 2, "loss", Some(4), Body::Scalars(enc(&second))),
+            ],
+        };
+        let encoded = batch.encode();
+        let reply = st
+            .apply_batch(a, &encoded.id, encoded.bytes.len(), &batch, &ServiceLimits::default())
+            .expect("apply")
+            .expect("accepted");
+        assert_eq!(reply.applied, 4, "{reply:?}");
+        let run = "a".repeat(32);
+
+        let chunks = st.scalar_chunks(a, &run, "loss").expect("chunks");
+        assert_eq!(chunks.len(), 2);
+        let c = &chunks[0];
+        assert_eq!((c.count, c.step_lo, c.step_hi, c.min, c.max), (4, 0, 3, Some(-2.0), Some(7.0)), "NaN is ignored");
+        assert_eq!((c.last, c.last_step), (7.0, 3));
+        assert_eq!((chunks[1].count, chunks[1].last, chunks[1].last_step), (2, 50.0, 5));
+        assert_eq!(st.scalar_chunks(a, &run, "loss").expect("again"), chunks, "statistics from the cache are the same");
+        let back = st.chunk_points(a, c.id).expect("read").expect("held");
+        assert_eq!(back.len(), 4);
+        assert!(back[1].value.is_nan() && back[3] == first[3]);
+        assert_eq!(st.chunk_points(a, chunks[1].id).expect("read"), Some(second));
+
+        // Another workspace can name neither the run's chunks nor its records.
+        assert_eq!(st.chunk_points(b, c.id).expect("read"), None);
+        assert!(st.scalar_chunks(b, &run, "loss").expect("chunks").is_empty());
+        assert!(st.records(b, &run, "row", None).expect("records").is_empty());
+        // A row (stored between the two chunks) is not a chunk.
+        assert_eq!(chunks[1].id, c.id + 2);
+        assert_eq!(st.chunk_points(a, c.id + 1).expect("read"), None);
+        let rows = st.records(a, &run, "row", Some("epoch")).expect("records");
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].seq, rows[0].step, rows[0].at), (3, Some(0), 1_003));
+        assert_eq!(rows[0].body, Body::Row(vec![("acc".into(), WireValue::Float(0.5))]));
+        assert!(st.records(a, &run, "row", Some("other")).expect("records").is_empty());
+    }
 
     #[test]
     fn uncovered_finds_the_gaps() {
