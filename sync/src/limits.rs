@@ -64,11 +64,28 @@ impl ServiceLimits {
         }
     }
 
-    /// A named profile: `default` or `azure`.
+    /// An MLflow tracking server's `runs/log-batch` limits as the agent sees them: 1,000 rows and 1 MB per batch,
+    /// 250-character keys, 6,000-character values, no limit on names per run. The MLflow remote
+    /// (`remote::mlflow`) also fits 100 params and 100 tags per request and keeps params write-once.
+    pub fn mlflow() -> Self {
+        ServiceLimits {
+            max_names_per_run: u64::MAX,
+            max_rows_per_name: u64::MAX,
+            max_columns_per_row: 1_000,
+            max_name_chars: 250,
+            max_value_chars: 6_000,
+            max_rows_per_batch: 1_000,
+            max_request_bytes: 1_000_000,
+            ..ServiceLimits::default()
+        }
+    }
+
+    /// A named profile: `default`, `azure` or `mlflow`.
     pub fn profile(name: &str) -> Option<Self> {
         match name {
             "default" => Some(ServiceLimits::default()),
             "azure" => Some(ServiceLimits::azure()),
+            "mlflow" => Some(ServiceLimits::mlflow()),
             _ => None,
         }
     }
