@@ -112,7 +112,7 @@ struct RunState {
     params: HashMap<String, String>,
     /// Keys MLflow may hold points of that this process has not read: read their history before sending.
     unverified: HashSet<String>,
-    /// Points MLflow holds, for keys whose history was read and whose new points have not started yet.
+    /// Points MLflow holds of the keys read during the current batch.
     landed: HashMap<String, HashSet<PointId>>,
 }
 
@@ -177,6 +177,19 @@ pub struct MlflowRemote {
     opts: MlflowOptions,
     state: tokio::sync::Mutex<State>,
     counters: Counters,
+}
+
+/// What one batch's application knows about its metric keys.
+#[derive(Default)]
+struct BatchCx {
+    /// (run, key) -> the lowest and highest step of the batch's points of that key.
+    ranges: HashMap<(String, String), (i64, i64)>,
+    /// Keys whose landed points were read during this batch.
+    checked: HashSet<(String, String)>,
+    /// Keys that got a point MLflow did not hold: everything after it is new too.
+    fresh: HashSet<(String, String)>,
+    /// Keys the batch touched.
+    touched: HashSet<(String, String)>,
 }
 
 /// Per-record bookkeeping while a batch is applied.
@@ -384,22 +397,21 @@ impl MlflowRemote {
         }
     }
 
-    /// Whether MLflow holds this point already (reads the key's history first if this process may not know).
-    async fn landed(&self, st: &mut State, run: &str, m: &Metric) -> Result<bool> {
+    /// Whether MLflow holds this point already. A key this process may not know about (`unverified`) is read once
+    /// per batch: the points with steps in the batch's range for that key (`ranges`), or its whole history when the
+    /// range holds more steps than MLflow returns at once.
+    async fn landed(&self, st: &mut State, run: &str, m: &Metric, cx: &mut BatchCx) -> Result<bool> {
         let Some(rs) = st.runs.get_mut(run) else { return Ok(false) };
-        if rs.unverified.remove(&m.key) {
-            let hist = match self.api.history(&rs.id, &m.key, self.opts.history_page).await {
-                Ok(h) => h,
-                Err(e) => {
-                    rs.unverified.insert(m.key.clone());
-                    return Err(e);
-                }
+        let id = (run.to_string(), m.key.clone());
+        if rs.unverified.contains(&m.key) && cx.checked.insert(id.clone()) {
+            let (lo, hi) = cx.ranges.get(&id).copied().unwrap_or((m.step, m.step));
+            let max = self.opts.limits.max_range_points;
+            let hist = match self.api.history_range(&rs.id, &m.key, lo, hi, max).await? {
+                Some(h) => h,
+                None => self.api.history(&rs.id, &m.key, self.opts.history_page).await?,
             };
             self.counters.histories_read.fetch_add(1, Ordering::Relaxed);
-            if !hist.is_empty() {
-                rs.landed
-                    .insert(m.key.clone(), hist.iter().map(|p| map::point_id(p.step, p.timestamp, p.value)).collect());
-            }
+            rs.landed.insert(m.key.clone(), hist.iter().map(|p| map::point_id(p.step, p.timestamp, p.value)).collect());
         }
         Ok(rs.landed.get(&m.key).is_some_and(|set| set.contains(&map::point_id(m.step, m.timestamp, m.value))))
     }
@@ -463,26 +475,22 @@ impl MlflowRemote {
     /// Applies a batch. On an error, every key it touched is marked for a history read, so a later try (or the
     /// reconciliation) sends only what MLflow lacks.
     async fn apply(&self, st: &mut State, batch: &Batch, id: &str) -> Result<BatchReply> {
-        let mut touched: HashSet<(String, String)> = HashSet::new();
-        let r = self.apply_inner(st, batch, id, &mut touched).await;
-        if r.is_err() {
-            for (run, key) in touched {
-                if let Some(rs) = st.runs.get_mut(&run) {
-                    rs.landed.remove(&key);
-                    rs.unverified.insert(key);
-                }
+        let mut cx = BatchCx::default();
+        let r = self.apply_inner(st, batch, id, &mut cx).await;
+        for (run, key) in &cx.touched {
+            let Some(rs) = st.runs.get_mut(run) else { continue };
+            rs.landed.remove(key);
+            if r.is_err() {
+                rs.unverified.insert(key.clone());
+            } else if cx.fresh.contains(&(run.clone(), key.clone())) {
+                // Points land in the order they are sent: after a new one, MLflow holds none of the later ones.
+                rs.unverified.remove(key);
             }
         }
         r
     }
 
-    async fn apply_inner(
-        &self,
-        st: &mut State,
-        batch: &Batch,
-        id: &str,
-        touched: &mut HashSet<(String, String)>,
-    ) -> Result<BatchReply> {
+    async fn apply_inner(&self, st: &mut State, batch: &Batch, id: &str, cx: &mut BatchCx) -> Result<BatchReply> {
         let l = self.opts.limits;
         let plans: Vec<std::result::Result<Vec<Op>, Refusal>> =
             batch.records.iter().map(|r| map::plan(r, &l)).collect();
@@ -502,11 +510,18 @@ impl MlflowRemote {
                 }
             }
         }
+        for (rec, ops) in batch.records.iter().zip(&plans) {
+            for op in ops.iter().flatten() {
+                if let Op::Metric(m) = op {
+                    let r = cx.ranges.entry((rec.run.clone(), m.key.clone())).or_insert((m.step, m.step));
+                    *r = (r.0.min(m.step), r.1.max(m.step));
+                }
+            }
+        }
         let mut out = vec![RecOutcome::default(); batch.records.len()];
         let mut pending = Pending::default();
         let mut artifacts: Vec<(usize, String, String, Content)> = Vec::new();
         let mut journals: BTreeMap<(String, String), Vec<JournalLine>> = BTreeMap::new();
-        let mut fresh: HashSet<(String, String)> = HashSet::new();
         for (i, (rec, plan)) in batch.records.iter().zip(plans).enumerate() {
             let ops = match plan {
                 Ok(ops) => ops,
@@ -549,13 +564,13 @@ impl MlflowRemote {
                 let item = match op {
                     Op::Run { .. } => continue,
                     Op::Metric(m) => {
-                        touched.insert((rec.run.clone(), m.key.clone()));
-                        if self.landed(st, &rec.run, &m).await? {
+                        cx.touched.insert((rec.run.clone(), m.key.clone()));
+                        if self.landed(st, &rec.run, &m, cx).await? {
                             self.counters.points_found_landed.fetch_add(1, Ordering::Relaxed);
                             out[i].held += 1;
                             continue;
                         }
-                        fresh.insert((rec.run.clone(), m.key.clone()));
+                        cx.fresh.insert((rec.run.clone(), m.key.clone()));
                         Item::Metric(m)
                     }
                     Op::Param(kv) => {
@@ -648,12 +663,6 @@ impl MlflowRemote {
                 Ok(()) => lines.iter().for_each(|(i, _, _)| out[*i].sent += 1),
                 Err(e) if is_refusal(&e) => lines.iter().for_each(|(i, _, _)| out[*i].rejected = Some(refusal_of(&e))),
                 Err(e) => return Err(e),
-            }
-        }
-        // Keys that got new points are past what MLflow held: their history is not needed any more.
-        for (run, key) in fresh {
-            if let Some(rs) = st.runs.get_mut(&run) {
-                rs.landed.remove(&key);
             }
         }
         let mut reply = BatchReply { batch: id.to_string(), applied: 0, duplicates: 0, rejected: Vec::new() };

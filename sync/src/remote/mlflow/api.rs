@@ -7,6 +7,7 @@
 use crate::error::{Error, Result};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// How requests authenticate.
@@ -390,6 +391,24 @@ impl Api {
                 None => return Ok(out),
             }
         }
+    }
+
+    /// The points of a metric with steps in `lo..=hi`, if MLflow returns all of them (it samples ranges holding
+    /// more than `max` steps: then `None`, and the caller reads the whole history).
+    pub(crate) async fn history_range(
+        &self,
+        run_id: &str,
+        key: &str,
+        lo: i64,
+        hi: i64,
+        max: usize,
+    ) -> Result<Option<Vec<Metric>>> {
+        let (lo, hi, max) = (lo.to_string(), hi.to_string(), max.to_string());
+        let q =
+            [("run_ids", run_id), ("metric_key", key), ("start_step", &lo), ("end_step", &hi), ("max_results", &max)];
+        let r: HistoryReply = self.get("metrics/get-history-bulk-interval", &q).await?;
+        let steps: HashSet<i64> = r.metrics.iter().map(|m| m.step).collect();
+        Ok((steps.len() < max.parse::<usize>().unwrap_or(0)).then_some(r.metrics))
     }
 
     fn artifact_url(&self, path: &str) -> String {

@@ -44,6 +44,8 @@ pub struct MlflowLimits {
     pub max_param_chars: usize,
     /// Longest tag value, in characters (MLflow cuts longer values silently). Default 8,000.
     pub max_tag_chars: usize,
+    /// Most steps `metrics/get-history-bulk-interval` returns unsampled. Default 2,500.
+    pub max_range_points: usize,
 }
 
 impl Default for MlflowLimits {
@@ -57,6 +59,7 @@ impl Default for MlflowLimits {
             max_key_chars: 250,
             max_param_chars: 6_000,
             max_tag_chars: 8_000,
+            max_range_points: 2_500,
         }
     }
 }
