@@ -328,3 +328,38 @@ async fn lost_acknowledgements_are_reconciled_and_no_point_lands_twice() {
     let id = ml["info"]["run_id"].as_str().expect("id");
     assert_eq!(history(id, "eval/acc").await.len(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_mlflow_refuses_is_split_and_only_the_refused_record_is_rejected() {
+    let exp = unique("refused");
+    let dir = tempfile::tempdir().expect("dir");
+    let store = Store::open(dir.path().join("runlog.db")).expect("store");
+    let run = store.start_named_run(&exp, "refused").expect("run");
+    run.log("loss", 1.0).expect("log");
+    store.flush().expect("flush");
+    let remote = remote_at(mlflow());
+    assert!(sync_once(&store, "ml", remote.clone(), Duration::from_secs(60)).await.complete);
+    // Someone else sets the param in MLflow; this process does not know (its cache says the run has no params).
+    let ml = run_of(&exp, run.id().as_str()).await;
+    let id = ml["info"]["run_id"].as_str().expect("id").to_string();
+    post("runs/log-parameter", serde_json::json!({"run_id": id, "key": "lr", "value": "9"})).await;
+    for i in 0..50 {
+        run.log("loss", i as f64).expect("log");
+        run.set_tag(&format!("t{i}"), "x").expect("tag");
+    }
+    run.log_param("lr", 0.1).expect("param");
+    run.log_param("momentum", 0.9).expect("param");
+    run.complete().expect("complete");
+    let summary = sync_once(&store, "ml", remote.clone(), Duration::from_secs(60)).await;
+    assert!(summary.complete, "{summary:?}");
+    let status = ledger::status(store.reader(), "ml").expect("status");
+    assert_eq!(status.rejections.len(), 1, "{:?}", status.rejections);
+    assert_eq!((status.rejections[0].name.as_str(), status.rejections[0].code.as_str()), ("lr", "param_changed"));
+    assert!(status.rejections[0].reason.contains("lr"), "{}", status.rejections[0].reason);
+    let ml = run_of(&exp, run.id().as_str()).await;
+    let params = pairs(&ml, "params");
+    assert_eq!(params.get("lr").map(String::as_str), Some("9"));
+    assert_eq!(params.get("momentum").map(String::as_str), Some("0.9"));
+    assert_eq!(pairs(&ml, "tags").keys().filter(|k| k.starts_with('t')).count(), 50);
+    assert_series_equal(&store, &exp, run.id(), &[]).await;
+}

@@ -190,6 +190,8 @@ struct BatchCx {
     fresh: HashSet<(String, String)>,
     /// Keys the batch touched.
     touched: HashSet<(String, String)>,
+    /// runlog runs MLflow was searched for in this batch and does not hold (searched once per batch).
+    missing: HashSet<String>,
 }
 
 /// Per-record bookkeeping while a batch is applied.
@@ -543,7 +545,14 @@ impl MlflowRemote {
                         }
                     }
                 }
-                _ => self.search(st, &rec.run, None).await?,
+                _ if cx.missing.contains(&rec.run) => false,
+                _ => {
+                    let found = self.search(st, &rec.run, None).await?;
+                    if !found {
+                        cx.missing.insert(rec.run.clone());
+                    }
+                    found
+                }
             };
             if !known {
                 out[i].rejected = Some((
