@@ -46,4 +46,10 @@ if [ -z "${MLFLOW_TRACKING_URI:-}" ] && [ -f "$RUNLOG_SHARED/harness/mlflow_serv
 elif [ -z "${MLFLOW_TRACKING_URI:-}" ]; then
   echo "test-env: warning: $RUNLOG_SHARED/harness/mlflow_server.sh is missing; the MLflow tests will fail" >&2
 fi
+# MLflow's basic-auth app (sync/tests/mlflow_auth.rs) needs Flask-WTF in the same virtual environment.
+_runlog_mlflow_venv=${MLFLOW_VENV:-/tmp/mlflow-venv}
+if [ -x "$_runlog_mlflow_venv/bin/python" ] && ! "$_runlog_mlflow_venv/bin/python" -c 'import flask_wtf' 2>/dev/null; then
+  "$_runlog_mlflow_venv/bin/pip" install -q Flask-WTF >&2 || echo "test-env: warning: cannot install Flask-WTF; sync/tests/mlflow_auth.rs will fail" >&2
+fi
+unset _runlog_mlflow_venv
 # --- end MLflow sync tests ---
