@@ -151,3 +151,39 @@ fn a_bundle_imported_twice_into_mlflow_lands_once() {
         assert_eq!(artifact(&ml, &path).await.expect("image bytes"), image);
     });
 }
+
+#[test]
+fn runlog_remote_may_name_an_mlflow_url_without_a_token() {
+    let exp = unique("env");
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("cfg");
+    let store_path = dir.path().join("train.db");
+    let store = Store::open(&store_path).expect("store");
+    let run = store.start_named_run(&exp, "from-env").expect("run");
+    for i in 0..2000 {
+        run.log("loss", i as f64 / 7.0).expect("log");
+    }
+    run.set_tag("source", "env").expect("tag");
+    run.complete().expect("complete");
+    store.flush().expect("flush");
+    let url = format!("mlflow+{}", mlflow());
+    let out = runlog(&cfg)
+        .env("RUNLOG_REMOTE", &url)
+        .arg("--store")
+        .arg(&store_path)
+        .arg("sync")
+        .args(FAST)
+        .output()
+        .expect("sync");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "sync: {text}");
+    assert!(text.contains("up to date"), "{text}");
+    let st = runlog(&cfg).env("RUNLOG_REMOTE", &url).arg("--store").arg(&store_path).arg("status").output();
+    let st = String::from_utf8_lossy(&st.expect("status").stdout).to_string();
+    assert!(st.contains(&url), "status names the remote: {st}");
+    rt().block_on(async {
+        assert_series_equal(&store, &exp, run.id(), &[]).await;
+        let ml = run_of(&exp, run.id().as_str()).await;
+        assert_eq!(pairs(&ml, "tags").get("source").map(String::as_str), Some("env"));
+    });
+}
