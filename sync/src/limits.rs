@@ -106,6 +106,15 @@ mod tests {
     }
 
     #[test]
+    fn mlflow_profile_has_the_log_batch_limits() {
+        let m = ServiceLimits::profile("mlflow").expect("named profile");
+        assert_eq!(
+            (m.max_rows_per_batch, m.max_request_bytes, m.max_name_chars, m.max_value_chars),
+            (1_000, 1_000_000, 250, 6_000)
+        );
+    }
+
+    #[test]
     fn missing_fields_take_their_defaults() {
         let l: ServiceLimits = serde_json::from_str(r#"{"max_rows_per_batch": 7}"#).expect("parse");
         assert_eq!(l.max_rows_per_batch, 7);
