@@ -5,6 +5,8 @@
 //!     cargo bench -p runlog-sync --bench mlflow_throughput            # 10 names x 5,000 steps, 2 trials
 //!     MLFLOW_BENCH_STEPS=20000 MLFLOW_BENCH_TRIALS=3 cargo bench -p runlog-sync --bench mlflow_throughput
 //!
+//! Under `cargo test` (no `--bench` argument) it runs a small smoke version (2 names x 500 steps, one trial).
+//!
 //! The server is `$MLFLOW_TRACKING_URI`, or one started with `$RUNLOG_SHARED/harness/mlflow_server.sh`; the Python
 //! client is `$MLFLOW_PYTHON` (default `/tmp/mlflow-venv/bin/python`, which that script installs).
 
@@ -66,8 +68,9 @@ fn runlog(names: usize, steps: usize) -> (f64, String) {
         }
     }
     run.complete().expect("complete");
-    let remote =
-        Arc::new(MlflowRemote::new(&format!("mlflow+{}", util::mlflow()), "", MlflowOptions::default()).expect("remote"));
+    let remote = Arc::new(
+        MlflowRemote::new(&format!("mlflow+{}", util::mlflow()), "", MlflowOptions::default()).expect("remote"),
+    );
     let (_stop, rx) = tokio::sync::watch::channel(false);
     let mut syncer = Syncer::new(store.clone(), "ml", remote.clone() as Arc<dyn Remote>, AgentOptions::default(), rx)
         .expect("syncer");
@@ -84,9 +87,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let names = env_usize("MLFLOW_BENCH_NAMES", 10);
-    let steps = env_usize("MLFLOW_BENCH_STEPS", 5_000);
-    let trials = env_usize("MLFLOW_BENCH_TRIALS", 2);
+    // Under `cargo test --all-targets` (no `--bench` argument) a small smoke version runs.
+    let bench = std::env::args().any(|a| a == "--bench");
+    let names = if bench { env_usize("MLFLOW_BENCH_NAMES", 10) } else { 2 };
+    let steps = if bench { env_usize("MLFLOW_BENCH_STEPS", 5_000) } else { 500 };
+    let trials = if bench { env_usize("MLFLOW_BENCH_TRIALS", 2) } else { 1 };
     let points = (names * steps) as f64;
     println!("MLflow at {}: {names} names x {steps} steps = {points} points per run, {trials} trials", util::mlflow());
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
