@@ -23,9 +23,10 @@ pub const ENV_SYNC: &str = "RUNLOG_SYNC";
 pub struct RemoteConfig {
     /// The name sync bookkeeping is kept under.
     pub name: String,
-    /// `http://host:port` or `https://...` (runlog workspace server).
+    /// `http://host:port` or `https://...` (runlog workspace server), `mlflow+http://...` or `mlflow+https://...`
+    /// (MLflow tracking server).
     pub url: String,
-    /// The bearer token.
+    /// The bearer token. For MLflow: empty for none, or `basic:USER:PASSWORD` for basic auth.
     pub token: String,
     /// A PEM certificate to trust (self-signed or private CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,9 +107,17 @@ impl Config {
         match std::env::var(ENV_REMOTE).ok().filter(|s| !s.is_empty()) {
             None => Ok(cfg.remotes),
             Some(r) if r.contains("://") => {
-                let token = std::env::var(ENV_TOKEN).ok().filter(|t| !t.is_empty()).ok_or_else(|| {
-                    Error::Config(format!("{ENV_REMOTE} is a URL, so {ENV_TOKEN} must hold its token"))
-                })?;
+                let token = std::env::var(ENV_TOKEN).ok().filter(|t| !t.is_empty());
+                // An MLflow server may need no credentials; a runlog workspace always does.
+                let token = match token {
+                    Some(t) => t,
+                    None if r.starts_with("mlflow+") => String::new(),
+                    None => {
+                        return Err(Error::Config(format!(
+                            "{ENV_REMOTE} is a URL, so {ENV_TOKEN} must hold its token"
+                        )));
+                    }
+                };
                 let url = r.trim_end_matches('/').to_string();
                 // The same server configured under a name keeps its bookkeeping under that name.
                 let name = cfg

@@ -64,11 +64,28 @@ impl ServiceLimits {
         }
     }
 
-    /// A named profile: `default` or `azure`.
+    /// An MLflow tracking server's `runs/log-batch` limits as the agent sees them: 1,000 rows and 1 MB per batch,
+    /// 250-character keys, 6,000-character values, no limit on names per run. The MLflow remote
+    /// (`remote::mlflow`) also fits 100 params and 100 tags per request and keeps params write-once.
+    pub fn mlflow() -> Self {
+        ServiceLimits {
+            max_names_per_run: u64::MAX,
+            max_rows_per_name: u64::MAX,
+            max_columns_per_row: 1_000,
+            max_name_chars: 250,
+            max_value_chars: 6_000,
+            max_rows_per_batch: 1_000,
+            max_request_bytes: 1_000_000,
+            ..ServiceLimits::default()
+        }
+    }
+
+    /// A named profile: `default`, `azure` or `mlflow`.
     pub fn profile(name: &str) -> Option<Self> {
         match name {
             "default" => Some(ServiceLimits::default()),
             "azure" => Some(ServiceLimits::azure()),
+            "mlflow" => Some(ServiceLimits::mlflow()),
             _ => None,
         }
     }
@@ -86,6 +103,15 @@ mod tests {
             (50, 1_000_000, 15, 255, 255)
         );
         assert_eq!(a.max_rows_per_batch, 250);
+    }
+
+    #[test]
+    fn mlflow_profile_has_the_log_batch_limits() {
+        let m = ServiceLimits::profile("mlflow").expect("named profile");
+        assert_eq!(
+            (m.max_rows_per_batch, m.max_request_bytes, m.max_name_chars, m.max_value_chars),
+            (1_000, 1_000_000, 250, 6_000)
+        );
     }
 
     #[test]

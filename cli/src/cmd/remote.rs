@@ -22,8 +22,8 @@ pub enum What {
         name: String,
         /// Its URL.
         url: String,
-        /// The workspace token.
-        #[arg(long, env = "RUNLOG_TOKEN", hide_env_values = true)]
+        /// The workspace token (MLflow: a bearer token, `basic:USER:PASSWORD`, or nothing).
+        #[arg(long, env = "RUNLOG_TOKEN", hide_env_values = true, default_value = "")]
         token: String,
         /// A PEM certificate to trust (self-signed server).
         #[arg(long)]

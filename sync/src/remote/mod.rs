@@ -1,9 +1,10 @@
 //! Remotes: where the agent uploads to. [`Remote`] is what the agent needs from one; `workspace` is runlog's own
-//! server, and an MLflow remote implements the same trait.
+//! server, and `mlflow` an MLflow tracking server (`mlflow+http://`, `mlflow+https://`).
 //!
 //! A remote knows its protocol (HTTP paths, auth, what its limits are). It must not know about the local store, the
 //! agent's cursor or its policy: the agent hands it wire batches and blobs and reads back per-record outcomes.
 
+pub mod mlflow;
 pub mod workspace;
 
 use crate::batch::{BatchReply, EncodedBatch};
@@ -57,12 +58,15 @@ pub trait Remote: Send + Sync {
 /// Opens the remote a configuration names (by its URL's scheme).
 pub fn open(cfg: &crate::config::RemoteConfig) -> Result<std::sync::Arc<dyn Remote>> {
     let url = cfg.url.as_str();
+    if url.starts_with("mlflow+http://") || url.starts_with("mlflow+https://") {
+        return Ok(std::sync::Arc::new(mlflow::MlflowRemote::from_config(cfg)?));
+    }
     if url.starts_with("http://") || url.starts_with("https://") {
         let opts = workspace::ClientOptions { ca_cert: cfg.ca_cert.clone(), ..Default::default() };
         return Ok(std::sync::Arc::new(workspace::WorkspaceRemote::new(url, &cfg.token, &opts)?));
     }
     Err(crate::Error::Config(format!(
-        "remote {:?} has the url {url:?}; this runlog syncs to http:// and https:// runlog workspace servers",
+        "remote {:?} has the url {url:?}; this runlog syncs to http:// and https:// runlog workspace servers and mlflow+http:// and mlflow+https:// MLflow tracking servers",
         cfg.name
     )))
 }
