@@ -8,7 +8,7 @@ shared=${RUNLOG_SHARED:-$here/../shared}
 
 # Servers started here are stopped on any exit.
 cleanup() {
-  if [ -n "${MLFLOW_DATA:-}" ] && [ -x "$shared/harness/mlflow_server.sh" ]; then
+  if [ -n "${MLFLOW_DATA:-}" ] && [ -f "$shared/harness/mlflow_server.sh" ]; then
     bash "$shared/harness/mlflow_server.sh" stop "$MLFLOW_DATA" >/dev/null 2>&1 || true
   fi
 }
