@@ -7,26 +7,12 @@
 
 mod util;
 
-use base64::Engine as _;
 use serde_json::{Value as Json, json};
 use std::io::BufRead as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Stdio;
+use util::browser::{Browser, Killed};
 use util::*;
-
-/// How long a page may take to become ready before the test fails (a bound, not a performance assertion).
-const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A child process killed when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Starts `runlog ui` on `store`, returns the process and its base URL (without a trailing slash).
 fn start_ui(store: &Path) -> (Killed, String) {
@@ -41,120 +27,6 @@ fn start_ui(store: &Path) -> (Killed, String) {
     std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the URL line");
     let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL on the first line").to_string();
     (Killed(child), url.trim_end_matches('/').to_string())
-}
-
-fn artifacts() -> PathBuf {
-    let d = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("test-artifacts");
-    std::fs::create_dir_all(&d).expect("create test-artifacts/");
-    d
-}
-
-/// A WebDriver session on a headless Chromium.
-struct Browser {
-    base: String,
-    session: String,
-    _driver: Killed,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn start() -> Browser {
-        let chromium = std::env::var("RUNLOG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-        let driver = std::env::var("RUNLOG_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-        for p in [&chromium, &driver] {
-            assert!(
-                Path::new(p).exists(),
-                "{p} is missing: the UI tests need Debian's chromium and chromium-driver; run scripts/test-env.sh \
-                 (apt-get install -y chromium chromium-driver) or set RUNLOG_CHROMIUM / RUNLOG_CHROMEDRIVER"
-            );
-        }
-        let port = free_port();
-        let child = Command::new(&driver)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn chromedriver");
-        let driver_proc = Killed(child);
-        let base = format!("http://127.0.0.1:{port}");
-        let start = Instant::now();
-        loop {
-            let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http("GET", &format!("{base}/status"), None).json()["value"]["ready"] == true;
-            if ready {
-                break;
-            }
-            assert!(start.elapsed() < PAGE_TIMEOUT, "chromedriver did not get ready on port {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().expect("profile dir");
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1400,1000",
-            &format!("--user-data-dir={}", profile.path().display()),
-        ];
-        let caps = json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {"binary": chromium, "args": args},
-        }}});
-        let r = http("POST", &format!("{base}/session"), Some(&caps));
-        let v = r.json();
-        let session = v["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("chromedriver refused a session ({}): {v}", r.status))
-            .to_string();
-        Browser { base, session, _driver: driver_proc, _profile: profile }
-    }
-
-    fn cmd(&self, method: &str, path: &str, body: Option<Json>) -> Json {
-        let r = http(method, &format!("{}/session/{}{path}", self.base, self.session), body.as_ref());
-        let v = r.json();
-        assert!(r.status == 200, "webdriver {method} {path} failed ({}): {v}", r.status);
-        v["value"].clone()
-    }
-
-    fn goto(&self, url: &str) {
-        self.cmd("POST", "/url", Some(json!({ "url": url })));
-        self.wait("document.body && document.body.dataset.ready === '1'", url);
-    }
-
-    fn js(&self, script: &str) -> Json {
-        self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
-    }
-
-    /// Polls a JS expression until it is true.
-    fn wait(&self, expr: &str, what: &str) {
-        let start = Instant::now();
-        loop {
-            if self.js(&format!("return !!({expr});")) == true {
-                return;
-            }
-            assert!(start.elapsed() < PAGE_TIMEOUT, "waited for {what}: {expr} never became true");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn screenshot(&self, name: &str) {
-        let b64 = self.cmd("GET", "/screenshot", None);
-        let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().expect("base64 text")).expect("base64");
-        assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-        std::fs::write(artifacts().join(name), png).expect("save screenshot");
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = http("DELETE", &format!("{}/session/{}", self.base, self.session), None);
-    }
 }
 
 fn points(v: &Json) -> Vec<(i64, f64)> {
