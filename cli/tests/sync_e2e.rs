@@ -516,3 +516,40 @@ fn exec_syncs_the_wrapped_scripts_run_before_it_returns() {
     let run = &r.runs().expect("runs")[0];
     assert_eq!(r.series(&run.id, "loss").expect("series").len(), 200);
 }
+
+/// The root package's `test_worker` example (scripts/test.sh builds the examples before the tests).
+fn test_worker() -> std::process::Command {
+    let exe = std::env::current_exe().expect("test exe");
+    let path = exe.parent().and_then(|d| d.parent()).expect("target dir").join("examples").join("test_worker");
+    assert!(path.exists(), "{} is not built: run `cargo build --release --examples` first", path.display());
+    std::process::Command::new(path)
+}
+
+#[test]
+fn a_run_whose_process_died_reaches_the_server_as_crashed() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("cfg");
+    let server = serve(&cfg, &dir.path().join("srv"), 0, &[]);
+    add_remote(&cfg, "ws", &server.url, &server.token);
+    let store_path = dir.path().join("dies.db");
+    // The worker logs with a 100 ms heartbeat until it is killed.
+    let mut child =
+        test_worker().arg("crash").arg(&store_path).stdout(std::process::Stdio::piped()).spawn().expect("spawn worker");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let id = lines.next().expect("run line").expect("read").trim_start_matches("run ").to_string();
+    assert!(lines.next().expect("flushed line").expect("read").starts_with("flushed "));
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+    let run_id = runlog_core::RunId::parse(&id).expect("id");
+    let reader = runlog_core::Reader::open(&store_path).expect("reader");
+    let start = std::time::Instant::now();
+    while reader.run(&run_id).expect("run").status != runlog_core::RunStatus::Crashed {
+        assert!(start.elapsed() < Duration::from_secs(10), "the run never showed as crashed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = runlog(&cfg).arg("--store").arg(&store_path).arg("sync").args(FAST).output().expect("sync");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(get(&server, &format!("/api/v1/runs/{id}"))["status"], "crashed");
+    assert_equal(&server, &store_path);
+}

@@ -658,6 +658,33 @@ impl Reader {
         Ok(out)
     }
 
+    /// Runs shown as crashed (never ended, no live heartbeat) whose crash is not recorded yet: local id and the time
+    /// of their last heartbeat.
+    pub(crate) fn unrecorded_crashes(&self) -> Result<Vec<(i64, i64)>> {
+        let mut out = Vec::new();
+        for info in self.runs()? {
+            if info.status != RunStatus::Crashed {
+                continue;
+            }
+            let rid = self.rid(&info.id)?;
+            let last: Option<Vec<u8>> = self
+                .conn()
+                .prepare_cached("SELECT body FROM records WHERE run = ?1 AND kind = 2 ORDER BY seq DESC LIMIT 1")
+                .context("read status")?
+                .query_row([rid], |r| r.get(0))
+                .optional()
+                .context("read status")?;
+            let recorded = last
+                .map(|b| record::decode::<StatusChange>(&b))
+                .transpose()?
+                .is_some_and(|s| s.status == RunStatus::Crashed);
+            if !recorded {
+                out.push((rid, info.ended_at.unwrap_or(info.started_at)));
+            }
+        }
+        Ok(out)
+    }
+
     /// The highest record sequence number (0 for an empty store).
     pub fn max_seq(&self) -> Result<i64> {
         self.conn().query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| r.get(0)).context("read max seq")

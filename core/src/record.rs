@@ -96,7 +96,7 @@ pub struct RunStarted {
 /// Body of [`Kind::Status`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusChange {
-    /// The new status (never `crashed`: that one is derived).
+    /// The new status (`crashed` only from [`crate::Store::record_crashed_runs`]).
     pub status: RunStatus,
     /// Why, for failures and cancellations.
     pub reason: Option<String>,

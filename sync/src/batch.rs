@@ -106,7 +106,8 @@ pub enum Body {
         /// Parent run id, for child runs.
         parent: Option<String>,
     },
-    /// A run's status changed (`running`, `completed`, `failed`, `cancelled`).
+    /// A run's status changed (`running`, `completed`, `failed`, `cancelled`, or `crashed` as recorded by
+    /// [`runlog_core::Store::record_crashed_runs`]).
     Status {
         /// The new status.
         status: String,

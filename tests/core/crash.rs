@@ -86,6 +86,15 @@ fn sigkill_at_random_moments_loses_nothing_flushed() {
     }
     // A new process (this one) can log into the file after the last kill.
     let store = Store::open(&t.path).expect("reopen");
+    // The derived crashes become recorded facts (what sync sends), once.
+    assert_eq!(store.record_crashed_runs().expect("record"), KILLS);
+    assert_eq!(store.record_crashed_runs().expect("again"), 0);
+    let recorded = store.reader().runs().expect("runs");
+    assert!(
+        recorded
+            .iter()
+            .all(|r| r.status == RunStatus::Crashed && r.reason.as_deref().is_some_and(|x| x.contains("heartbeat")))
+    );
     let run = store.start_run("after").expect("run");
     run.log("y", 1.0).expect("log");
     run.complete().expect("complete");

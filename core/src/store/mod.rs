@@ -271,6 +271,34 @@ impl Store {
         self.inner.observer.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Records `crashed` as the status of every run that never ended and whose writers stopped writing heartbeats
+    /// (the status readers derive), so that the crash is a fact the sync agent can send to a remote, where no heartbeat
+    /// exists. Returns how many crashes it recorded; calling it again records nothing new. A run that was only paused
+    /// and later ends records its real end after this one, and the last status wins.
+    pub fn record_crashed_runs(&self) -> Result<usize> {
+        self.inner.check()?;
+        let crashed = self.reader().unrecorded_crashes()?;
+        for (rid, last_beat) in &crashed {
+            let body = crate::record::StatusChange {
+                status: crate::types::RunStatus::Crashed,
+                reason: Some("its process stopped without ending the run (no heartbeat since then)".to_string()),
+            };
+            self.inner.send(Msg::Record(writer::Pending {
+                run: *rid,
+                kind: crate::record::Kind::Status,
+                name: String::new(),
+                at: *last_beat,
+                step: None,
+                body: crate::record::encode(&body),
+                blob: None,
+            }))?;
+        }
+        if !crashed.is_empty() {
+            self.flush()?;
+        }
+        Ok(crashed.len())
+    }
+
     /// The read API on this store.
     pub fn reader(&self) -> &Reader {
         &self.inner.reader

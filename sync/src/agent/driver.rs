@@ -227,6 +227,8 @@ impl Syncer {
         deadline: Option<Instant>,
         progress: &mut (dyn FnMut(i64, i64) + Send),
     ) -> Result<PassSummary> {
+        // A run whose process died shows as crashed only locally (from its heartbeat): record it, so it is sent too.
+        self.store.record_crashed_runs()?;
         // Resume from the store's bookkeeping (another agent may have moved it on), never from a guess.
         let stored = ledger::acked_through(&self.store, &self.remote_name)?;
         if stored > self.acked {
