@@ -70,3 +70,16 @@ pub fn open(cfg: &crate::config::RemoteConfig) -> Result<std::sync::Arc<dyn Remo
         cfg.name
     )))
 }
+
+/// A reqwest failure as [`crate::Error::Network`], with its whole chain of causes. A refused connection never reached
+/// the server; anything later may have (`maybe_sent`), so the agent reconciles before sending again.
+pub(crate) fn net(url: &str, e: &reqwest::Error) -> crate::Error {
+    let mut message = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        src = s.source();
+    }
+    crate::Error::Network { url: url.to_string(), message, maybe_sent: !e.is_connect() }
+}

@@ -1,7 +1,7 @@
 //! runlog's own workspace server as a [`Remote`]: HTTP (or HTTPS through rustls) with a bearer token, the endpoints
 //! of docs/protocol.md. Its writes are idempotent, so after an unknown outcome the answer is always "resend".
 
-use super::{Reconciled, Remote};
+use super::{Reconciled, Remote, net};
 use crate::batch::{BatchReply, EncodedBatch, ErrorBody, MissingReply, MissingRequest};
 use crate::error::{Error, Result};
 use crate::limits::ServiceLimits;
@@ -65,18 +65,6 @@ impl WorkspaceRemote {
         let resp = req.bearer_auth(&self.token).send().await.map_err(|e| net(url, &e))?;
         check(url, resp).await
     }
-}
-
-fn net(url: &str, e: &reqwest::Error) -> Error {
-    // A refused connection never reached the server; anything later may have.
-    let mut message = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        src = s.source();
-    }
-    Error::Network { url: url.to_string(), message, maybe_sent: !e.is_connect() }
 }
 
 /// Turns a non-2xx answer into [`Error::Http`] with the body's code and the `Retry-After` wait.

@@ -5,6 +5,7 @@
 //! This module knows HTTP and MLflow's JSON shapes; it knows nothing about runlog records or the agent.
 
 use crate::error::{Error, Result};
+use crate::remote::net;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -446,18 +447,6 @@ fn parse<R: DeserializeOwned>(url: &str, bytes: &[u8]) -> Result<R> {
 pub(crate) fn is_not_found(e: &Error) -> bool {
     matches!(e, Error::Http { status: 404, .. })
         || matches!(e, Error::Http { code, .. } if code == "RESOURCE_DOES_NOT_EXIST")
-}
-
-fn net(url: &str, e: &reqwest::Error) -> Error {
-    let mut message = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        src = s.source();
-    }
-    // A refused connection never reached the server; anything later may have.
-    Error::Network { url: url.to_string(), message, maybe_sent: !e.is_connect() }
 }
 
 #[cfg(test)]
