@@ -116,8 +116,21 @@ impl Shared {
             .spawn(move || {
                 let mut syncers = Vec::new();
                 for r in &remotes {
-                    let made = crate::remote::open(r)
-                        .and_then(|remote| Syncer::new(store.clone(), &r.name, remote, opts.clone(), stop_rx.clone()));
+                    let open = || {
+                        crate::remote::open(r).and_then(|remote| {
+                            Syncer::new(store.clone(), &r.name, remote, opts.clone(), stop_rx.clone())
+                        })
+                    };
+                    // Setting up reads the store's bookkeeping: a transient failure (a busy file) is tried again
+                    // before this remote is given up for the life of the process.
+                    let mut made = open();
+                    for pause_ms in [20, 100, 500] {
+                        if made.is_ok() {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(pause_ms));
+                        made = open();
+                    }
                     match made {
                         Ok(s) => syncers.push(s),
                         // Recorded for `runlog status`; the other remotes go on.
@@ -156,8 +169,11 @@ impl Shared {
         loop {
             {
                 let receivers = acked.lock().unwrap_or_else(|e| e.into_inner());
-                if receivers.as_ref().is_some_and(|r| r.iter().all(|a| *a.borrow() >= target)) {
-                    return true;
+                match receivers.as_ref() {
+                    // No remote could be set up: nothing will upload, so there is nothing to wait for.
+                    Some(r) if r.is_empty() => return false,
+                    Some(r) if r.iter().all(|a| *a.borrow() >= target) => return true,
+                    _ => {}
                 }
             }
             if Instant::now() >= end {
