@@ -83,3 +83,27 @@ pub(crate) fn net(url: &str, e: &reqwest::Error) -> crate::Error {
     }
     crate::Error::Network { url: url.to_string(), message, maybe_sent: !e.is_connect() }
 }
+
+/// The HTTP client of every remote: rustls, no proxy, the given timeouts, and an extra trusted CA when given (a
+/// server with a private certificate).
+pub(crate) fn http_client(
+    timeout: std::time::Duration,
+    connect_timeout: std::time::Duration,
+    ca_cert: Option<&std::path::Path>,
+) -> Result<reqwest::Client> {
+    use crate::Error;
+    let mut b = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(4)
+        .no_proxy();
+    if let Some(path) = ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::Config(format!("cannot read CA certificate {}: {e}", path.display())))?;
+        let cert = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| Error::Config(format!("{} is not a PEM certificate: {e}", path.display())))?;
+        b = b.add_root_certificate(cert);
+    }
+    b.build().map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+}

@@ -40,20 +40,7 @@ impl WorkspaceRemote {
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(Error::Config(format!("remote url {url:?} must start with http:// or https://")));
         }
-        let mut b = reqwest::Client::builder()
-            .timeout(opts.timeout)
-            .connect_timeout(opts.connect_timeout)
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(4)
-            .no_proxy();
-        if let Some(path) = &opts.ca_cert {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::Config(format!("cannot read CA certificate {}: {e}", path.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| Error::Config(format!("{} is not a PEM certificate: {e}", path.display())))?;
-            b = b.add_root_certificate(cert);
-        }
-        let client = b.build().map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let client = super::http_client(opts.timeout, opts.connect_timeout, opts.ca_cert.as_deref())?;
         Ok(WorkspaceRemote { base, token: token.to_string(), client })
     }
 

@@ -208,20 +208,7 @@ impl Api {
         timeout: Duration,
         connect_timeout: Duration,
     ) -> Result<Api> {
-        let mut b = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(connect_timeout)
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(4)
-            .no_proxy();
-        if let Some(path) = ca_cert {
-            let pem = std::fs::read(path)
-                .map_err(|e| Error::Config(format!("cannot read CA certificate {}: {e}", path.display())))?;
-            let cert = reqwest::Certificate::from_pem(&pem)
-                .map_err(|e| Error::Config(format!("{} is not a PEM certificate: {e}", path.display())))?;
-            b = b.add_root_certificate(cert);
-        }
-        let client = b.build().map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        let client = crate::remote::http_client(timeout, connect_timeout, ca_cert)?;
         Ok(Api { base: base.trim_end_matches('/').to_string(), client, auth })
     }
 
