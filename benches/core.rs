@@ -1,12 +1,14 @@
 //! The local store's benchmarks, side by side with raw SQLite and (optionally) the Python peers, in one run.
 //!
 //!     cargo bench --bench core                          # runlog vs raw rusqlite
-//!     RUNLOG_PEERS_PY=$(../shared/bench/setup.sh) cargo bench --bench core   # + MLflow, W&B, tensorboardX, trackio, Aim
+//!     RUNLOG_PEERS_PY=$(bash benches/peers/setup.sh) cargo bench --bench core   # + MLflow, W&B, tensorboardX, trackio, Aim
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) every workload runs once at a tiny size, so the
 //! benchmark code is kept working by the test suite without costing it time.
 
-use runlog::{Reader, Store};
+// The core store, as the root crate opens it with no remote configured: a user's sync configuration must not
+// change what the benchmark measures.
+use runlog_core::{Reader, Store};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -216,29 +218,16 @@ fn images(n: usize) -> (f64, f64) {
 }
 
 fn peers(py: &Path, ours_10m: f64, ours_100k: f64, ours_images: f64) {
-    let script = std::env::var("RUNLOG_SHARED")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("shared"));
-    let script = script.join("bench").join("bench_peers.py");
-    let out = std::env::temp_dir().join("runlog-peers.json");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches").join("peers").join("peers.py");
     println!("running the Python peers ({}) ...", script.display());
-    let status = std::process::Command::new(py)
+    let out = std::process::Command::new(py)
         .arg(&script)
-        .args([
-            "--variants",
-            "mlflow_log_metric,mlflow_log_batch,tbx_add_scalar,wandb_log,trackio_log,aim_track,mlflow_log_image,tbx_add_image,wandb_image,trackio_image,aim_image",
-            "--points-override",
-            "mlflow_log_metric=2000,aim_track=20000",
-            "--trials",
-            "1",
-            "--out",
-        ])
-        .arg(&out)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run bench_peers.py");
-    assert!(status.success(), "bench_peers.py failed");
-    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).expect("results")).expect("json");
+        .args(["--points", "100000", "--trials", "1", "--override", "mlflow_log_metric=2000,aim_track=20000"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run benches/peers/peers.py");
+    assert!(out.status.success(), "benches/peers/peers.py failed");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("peers.py prints JSON");
     println!("{:<22} {:<9} {:>14} {:>12} {:>22}", "peer", "workload", "rate/s", "bytes/pt", "runlog is (x faster)");
     for r in doc["results"].as_array().into_iter().flatten() {
         let rate = r["median_rate_per_s"].as_f64().unwrap_or(f64::NAN);

@@ -3,20 +3,19 @@
 //! proxy loses acknowledgements after MLflow committed, `runlog status` reporting a key MLflow refuses, and bundles
 //! imported twice into MLflow.
 
-#[path = "../../sync/tests/mlflow_util/mod.rs"]
-mod util;
-
 use runlog_core::{Store, Value};
+use runlog_testkit::mlflow::*;
+use runlog_testkit::{FaultProxy, Faults, Proc};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use util::*;
 
 const FAST: [&str; 4] = ["--backoff-initial-ms", "20", "--backoff-max-ms", "300"];
 
 fn runlog(cfg: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_runlog"));
-    c.env("RUNLOG_CONFIG_DIR", cfg).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN").env("RUNLOG_SYNC", "0");
+    c.env("RUNLOG_CONFIG_DIR", cfg).env("HOME", cfg).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
+    c.env("RUNLOG_SYNC", "0");
     c
 }
 
@@ -50,7 +49,7 @@ fn mlflow_gets_every_point_once_under_sigkills_and_lost_acknowledgements() {
     }
     store.flush().expect("flush");
     // A tenth of the requests commit in MLflow and the client sees a reset instead of the answer.
-    let proxy = faultproxy(dir.path(), 0, mlflow_port(), &["--ack-loss", "--fraction", "0.1", "--seed", "5"]);
+    let proxy = FaultProxy::start(mlflow_port(), Faults::none().ack_loss().fraction(0.1).seed(5)).expect("proxy");
     add_remote(&cfg, "ml", &format!("mlflow+http://127.0.0.1:{}", proxy.port));
     let total = runlog_core::Reader::open(&store_path).expect("reader").max_seq().expect("max seq");
     let mut rng = 0x2545_f491_4f6c_dd1du64;
@@ -83,7 +82,7 @@ fn mlflow_gets_every_point_once_under_sigkills_and_lost_acknowledgements() {
     assert!(out.status.success(), "final sync: {text}");
     assert!(text.contains("invalid_name"), "the refused key is reported: {text}");
     let injected = proxy.stop();
-    assert!(injected["ack_loss"].as_u64().unwrap_or(0) > 0, "no acknowledgement was lost: {injected}");
+    assert!(injected.ack_losses > 0, "no acknowledgement was lost: {injected:?}");
 
     // `runlog status` names the refused key and its reason; the record stays in the store.
     let st = runlog(&cfg).arg("--store").arg(&store_path).arg("status").output().expect("status");

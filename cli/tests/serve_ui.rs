@@ -3,14 +3,13 @@
 //! the local store, a real headless Chromium must draw the same points and load the images, and requests without
 //! a token, with a wrong one, or with another workspace's token get nothing.
 
-mod sync_util;
 mod util;
 
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use sync_util::{Server, add_remote, runlog, serve};
 use util::browser::{Browser, Killed};
+use util::sync::{Server, add_remote, runlog, serve};
 
 const FAST: [&str; 4] = ["--backoff-initial-ms", "20", "--backoff-max-ms", "300"];
 
@@ -65,7 +64,7 @@ fn local_ui(store: &Path) -> (Killed, String) {
 
 /// A GET with optional headers, redirects not followed.
 fn get(url: &str, headers: &[(&str, &str)]) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
-    sync_util::rt().block_on(async {
+    util::sync::rt().block_on(async {
         let client =
             reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("http client");
         let mut req = client.get(url);
@@ -205,7 +204,7 @@ fn workspace_ui_api_answers_what_the_local_ui_answers() {
     let page = String::from_utf8_lossy(&page);
     assert!(page.contains("data-base=\"/ui\"") && page.contains("/ui/assets/app.js") && !page.contains("https://"));
     // The sync API is still there beside the UI.
-    assert_eq!(sync_util::get(&s.server, "/api/v1/runs").as_array().map(Vec::len), Some(4));
+    assert_eq!(util::sync::get(&s.server, "/api/v1/runs").as_array().map(Vec::len), Some(4));
 }
 
 #[test]
@@ -361,7 +360,7 @@ fn over_tls_the_ui_cookie_is_secure() {
     let tls = ["--tls-cert", cert.to_str().expect("utf8"), "--tls-key", key.to_str().expect("utf8")];
     let server = serve(&d.join("cfg"), &d.join("srv"), 0, &tls);
     assert!(server.url.starts_with("https://"), "{}", server.url);
-    let (status, set) = sync_util::rt().block_on(async {
+    let (status, set) = util::sync::rt().block_on(async {
         // Only the cookie's attributes are under test here, not certificate checks (sync_e2e covers those).
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -7,11 +7,10 @@
 //!
 //! Under `cargo test` (no `--bench` argument) it runs a small smoke version (2 names x 500 steps, one trial).
 //!
-//! The server is `$MLFLOW_TRACKING_URI`, or one started with `$RUNLOG_SHARED/harness/mlflow_server.sh`; the Python
-//! client is `$MLFLOW_PYTHON` (default `/tmp/mlflow-venv/bin/python`, which that script installs).
+//! The server is `$MLFLOW_TRACKING_URI`, or one started with `scripts/mlflow-server.sh`; the Python client is the
+//! interpreter of that script's venv (`$RUNLOG_MLFLOW_VENV`).
 
-#[path = "../tests/mlflow_util/mod.rs"]
-mod util;
+use runlog_testkit::mlflow as util;
 
 use runlog_sync::agent::{AgentOptions, Syncer};
 use runlog_sync::remote::Remote;
@@ -47,7 +46,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 }
 
 fn python(names: usize, steps: usize) -> f64 {
-    let py = std::env::var("MLFLOW_PYTHON").unwrap_or_else(|_| "/tmp/mlflow-venv/bin/python".into());
+    let py = util::mlflow_python();
     let out = std::process::Command::new(&py)
         .args(["-c", PY, util::mlflow(), &util::unique("bench-py"), &names.to_string(), &steps.to_string()])
         .output()

@@ -74,6 +74,7 @@ fn cli_sync(store: &Path, cfg: &Path) -> (Duration, bool, Option<u64>) {
     let t = Instant::now();
     let mut child = std::process::Command::new(runlog_bin())
         .env("RUNLOG_CONFIG_DIR", cfg)
+        .env("HOME", cfg)
         .env("RUNLOG_SYNC", "0")
         .env_remove("RUNLOG_REMOTE")
         .arg("--store")

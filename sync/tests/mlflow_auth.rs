@@ -1,6 +1,6 @@
 //! The MLflow remote against a real MLflow server with basic auth (`mlflow server --app-name basic-auth`, started
 //! here on a free loopback port): the right credentials sync, wrong ones stop the agent with the server's 401 and
-//! send nothing else. Needs `/tmp/mlflow-venv` (or `$MLFLOW_VENV`) with Flask-WTF, which `scripts/test-env.sh` installs.
+//! send nothing else. Uses the venv of `scripts/mlflow-server.sh` (MLflow and Flask-WTF, from scripts/requirements-mlflow.txt).
 
 use runlog_core::Store;
 use runlog_sync::agent::{AgentOptions, Syncer, ledger};
@@ -27,15 +27,16 @@ impl Drop for AuthServer {
 }
 
 fn start_auth_server() -> AuthServer {
-    let venv = std::env::var("MLFLOW_VENV").unwrap_or_else(|_| "/tmp/mlflow-venv".into());
-    let mlflow = format!("{venv}/bin/mlflow");
-    let ok = Command::new(format!("{venv}/bin/python")).args(["-c", "import mlflow.server, flask_wtf"]).status();
+    let python = runlog_testkit::mlflow::mlflow_python();
+    let mlflow = python.with_file_name("mlflow");
+    let ok = Command::new(&python).args(["-c", "import mlflow.server, flask_wtf"]).status();
     assert!(
         ok.is_ok_and(|s| s.success()),
-        "{venv} lacks MLflow or Flask-WTF (MLflow's basic-auth app needs it); scripts/test-env.sh installs both"
+        "{} lacks MLflow or Flask-WTF (MLflow's basic-auth app needs it)",
+        python.display()
     );
     let dir = tempfile::tempdir().expect("dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = runlog_testkit::free_port();
     let d = dir.path().display().to_string();
     let child = Command::new(mlflow)
         .args(["server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", &port.to_string()])

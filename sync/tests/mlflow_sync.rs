@@ -2,16 +2,14 @@
 //! through MLflow's REST API, 1,500 params and 3,000 metric names split to MLflow's limits, a server that is down
 //! during training, and acknowledgements lost after MLflow committed (exactly one copy of every point).
 
-#[path = "mlflow_util/mod.rs"]
-mod util;
-
 use runlog_core::{Store, Value};
 use runlog_sync::agent::{AgentOptions, Backoff, PassSummary, Syncer, ledger};
 use runlog_sync::remote::Remote;
 use runlog_sync::remote::mlflow::{MlflowOptions, MlflowRemote};
+use runlog_testkit::mlflow::*;
+use runlog_testkit::{FaultProxy, Faults};
 use std::sync::Arc;
 use std::time::Duration;
-use util::*;
 
 fn fast() -> AgentOptions {
     AgentOptions {
@@ -275,7 +273,7 @@ async fn the_server_down_during_training_and_up_later_gets_everything() {
     assert_eq!(before.acked_through, 0, "nothing can be acknowledged while the server is down");
     assert!(before.last_error.is_some(), "the failure is recorded: {before:?}");
     // The server comes up on that port (a plain forwarder to the real MLflow).
-    let proxy = faultproxy(dir.path(), port, mlflow_port(), &[]);
+    let proxy = FaultProxy::start_on(port, mlflow_port(), Faults::none()).expect("proxy");
     let max = store.reader().max_seq().expect("max seq");
     let start = std::time::Instant::now();
     while ledger::status(store.reader(), "ml").expect("status").acked_through < max {
@@ -310,13 +308,13 @@ async fn lost_acknowledgements_are_reconciled_and_no_point_lands_twice() {
     }
     run.complete().expect("complete");
     // A quarter of the requests reach MLflow and commit, and the client sees a reset instead of the answer.
-    let proxy = faultproxy(dir.path(), 0, mlflow_port(), &["--ack-loss", "--fraction", "0.25", "--seed", "11"]);
+    let proxy = FaultProxy::start(mlflow_port(), Faults::none().ack_loss().fraction(0.25).seed(11)).expect("proxy");
     let remote = remote_at(&format!("http://127.0.0.1:{}", proxy.port));
     let summary = sync_once(&store, "ml", remote.clone(), Duration::from_secs(240)).await;
     let injected = proxy.stop();
     assert!(summary.complete, "{summary:?}");
     let st = remote.stats();
-    assert!(st.reconciles > 0, "no unknown outcome happened: {st:?} {injected}");
+    assert!(st.reconciles > 0, "no unknown outcome happened: {st:?} {injected:?}");
     assert!(st.points_found_landed > 0, "reconciling found nothing that had landed: {st:?}");
     assert_eq!(st.runs_created, 1, "{st:?}");
     assert_eq!(runs_of(&exp, run.id().as_str()).await.len(), 1, "one MLflow run, whatever was lost");

@@ -1,7 +1,7 @@
 //! Logged data cannot be changed in place, and files the store cannot read are refused untouched.
 
 use crate::util::temp_store;
-use runlog::{ErrorKind, Store};
+use runlog_core::{ErrorKind, Store};
 
 #[test]
 fn update_and_delete_through_raw_sqlite_fail() {
@@ -14,7 +14,7 @@ fn update_and_delete_through_raw_sqlite_fail() {
         run.complete().expect("complete");
     }
     let c = rusqlite::Connection::open(&t.path).expect("raw open");
-    for table in runlog::store::APPEND_ONLY_TABLES {
+    for table in runlog_core::store::APPEND_ONLY_TABLES {
         for sql in [format!("UPDATE {table} SET rowid = rowid"), format!("DELETE FROM {table}")] {
             // The sync tables are empty in this store: for them the triggers' existence is checked below.
             let n: i64 = c.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).expect("count");
@@ -41,11 +41,11 @@ fn a_newer_schema_is_refused_and_left_untouched() {
     Store::open(&t.path).expect("create").flush().expect("flush");
     {
         let c = rusqlite::Connection::open(&t.path).expect("raw");
-        c.pragma_update(None, "user_version", runlog::store::SCHEMA_VERSION + 1).expect("bump");
+        c.pragma_update(None, "user_version", runlog_core::store::SCHEMA_VERSION + 1).expect("bump");
         c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").expect("checkpoint");
     }
     let before = std::fs::read(&t.path).expect("bytes");
-    let e = runlog::Reader::open(&t.path).expect_err("reader refuses");
+    let e = runlog_core::Reader::open(&t.path).expect_err("reader refuses");
     assert_eq!(e.kind(), ErrorKind::Format);
     assert!(e.to_string().contains("newer"), "{e}");
     let e = Store::open(&t.path).expect_err("store refuses");
@@ -71,12 +71,12 @@ fn files_that_are_not_stores_are_refused_and_missing_files_not_created() {
     let before = std::fs::read(&t.path).expect("bytes");
     let e = Store::open(&t.path).expect_err("refused");
     assert!(e.to_string().contains("not a runlog store"), "{e}");
-    let e = runlog::Reader::open(&t.path).expect_err("refused");
+    let e = runlog_core::Reader::open(&t.path).expect_err("refused");
     assert!(e.to_string().contains("not a runlog store"), "{e}");
     assert_eq!(std::fs::read(&t.path).expect("bytes"), before);
 
     let missing = t.dir.path().join("missing.db");
-    let e = runlog::Reader::open(&missing).expect_err("missing");
+    let e = runlog_core::Reader::open(&missing).expect_err("missing");
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("missing.db"), "{e}");
     assert!(!missing.exists());

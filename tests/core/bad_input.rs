@@ -1,9 +1,9 @@
 //! Every invalid call fails with a message naming the value and the limit, and the run keeps working.
 
 use crate::util::{png, temp_store};
-use runlog::{ErrorKind, Limits, Store, Value};
+use runlog_core::{ErrorKind, Limits, Store, Value};
 
-fn assert_invalid(r: runlog::Result<()>, must_contain: &[&str]) {
+fn assert_invalid(r: runlog_core::Result<()>, must_contain: &[&str]) {
     let e = r.expect_err("must be refused");
     let msg = e.to_string();
     for part in must_contain {
@@ -41,7 +41,7 @@ fn invalid_calls_are_refused_clearly_and_the_run_keeps_working() {
     assert_invalid(run.upload_file("f", &missing), &["nope.png"]);
     assert_invalid(run.log_text("t", &"x".repeat(Limits::LOCAL.max_text_bytes + 1)), &["the limit is 1048576"]);
     assert_invalid(run.set_tag(&too_long, "v"), &["tag name", "the limit is 255"]);
-    assert_invalid(run.end(runlog::RunStatus::Running, None), &["running is not a final status"]);
+    assert_invalid(run.end(runlog_core::RunStatus::Running, None), &["running is not a final status"]);
 
     run.log_param("lr", 0.1).expect("param");
     let e = run.log_param("lr", 0.2).expect_err("write-once");
@@ -85,8 +85,8 @@ fn from_env_and_attach_explain_what_is_missing() {
     assert!(err.contains("RUNLOG_RUN_ID") && err.contains("\"xyz\" is not 32 hexadecimal digits"), "{err}");
 
     let store = Store::open(&t.path).expect("open");
-    let unknown = runlog::RunId::parse(&"0".repeat(32)).expect("id");
-    let e = runlog::Run::attach(&store, &unknown).expect_err("unknown run");
+    let unknown = runlog_core::RunId::parse(&"0".repeat(32)).expect("id");
+    let e = runlog_core::Run::attach(&store, &unknown).expect_err("unknown run");
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains(&"0".repeat(32)), "{e}");
 }

@@ -1,7 +1,7 @@
 //! Many processes and threads write one file at once: everything lands, exactly once, nobody sees "database is locked".
 
 use crate::util::{temp_store, worker};
-use runlog::{RunStatus, Store};
+use runlog_core::{RunStatus, Store};
 
 const PROCESSES: usize = 8;
 const THREADS: usize = 4;
@@ -24,7 +24,7 @@ fn eight_processes_times_four_threads_land_every_point_once() {
         })
         .collect();
     // Reading works while they write: counts only grow, and no read fails.
-    let reader = runlog::Reader::open(&t.path).expect("reader");
+    let reader = runlog_core::Reader::open(&t.path).expect("reader");
     let mut seen = 0u64;
     let mut reads = 0;
     while !children.is_empty() && reads < 50 {
@@ -63,7 +63,7 @@ fn processes_creating_a_fresh_file_at_once_all_succeed() {
     for mut c in children {
         assert!(c.wait().expect("wait").success());
     }
-    let r = runlog::Reader::open(&t.path).expect("reader");
+    let r = runlog_core::Reader::open(&t.path).expect("reader");
     let runs = r.runs().expect("runs");
     assert_eq!(runs.len(), 8);
     assert!(runs.iter().all(|x| x.status == RunStatus::Completed));
@@ -85,7 +85,7 @@ fn a_stalled_writer_makes_log_calls_wait_and_nothing_is_lost() {
     blocker.execute_batch("BEGIN IMMEDIATE").expect("take the write lock");
 
     // Each point holds 24 bytes until committed: this is three times the budget.
-    let total = 3 * runlog::store::MAX_QUEUED_BYTES as u64 / 24;
+    let total = 3 * runlog_core::store::MAX_QUEUED_BYTES as u64 / 24;
     let logged = Arc::new(AtomicU64::new(0));
     let writer = {
         let (run, logged) = (run.clone(), logged.clone());
@@ -113,7 +113,7 @@ fn a_stalled_writer_makes_log_calls_wait_and_nothing_is_lost() {
     assert!(last < total, "all {total} calls returned while nothing could be committed");
     let queued_points = last as usize;
     assert!(
-        queued_points * 24 <= runlog::store::MAX_QUEUED_BYTES + 4096 * 24 * 2,
+        queued_points * 24 <= runlog_core::store::MAX_QUEUED_BYTES + 4096 * 24 * 2,
         "{queued_points} points waited in memory, more than the budget"
     );
     blocker.execute_batch("COMMIT").expect("release the lock");

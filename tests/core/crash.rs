@@ -2,7 +2,7 @@
 //! crashed once its heartbeat is stale, and another process can log into the same file right after.
 
 use crate::util::{temp_store, worker};
-use runlog::{Reader, RunId, RunStatus, Store};
+use runlog_core::{Reader, RunId, RunStatus, Store};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::sync::mpsc;

@@ -1,7 +1,7 @@
 //! Durability settings, the `log` logger, thread safety, and reading a store written by an earlier runlog.
 
 use crate::util::temp_store;
-use runlog::{Durability, Reader, Run, RunStatus, Store};
+use runlog_core::{Durability, Reader, Run, RunStatus, Store};
 use std::time::Duration;
 
 #[test]
@@ -50,7 +50,7 @@ fn the_log_crate_logger_records_into_the_active_run() {
     let t = temp_store();
     let store = Store::open(&t.path).expect("open");
     let run = store.start_run("log-crate").expect("run");
-    runlog::logging::install_log_logger(log::LevelFilter::Info).expect("install");
+    runlog_core::logging::install_log_logger(log::LevelFilter::Info).expect("install");
     log::info!(target: "trainer", "epoch {} done", 2);
     log::debug!("filtered out");
     run.complete().expect("complete");
@@ -78,7 +78,7 @@ fn a_committed_version_1_store_still_reads() {
     assert!(pts.iter().enumerate().all(|(i, p)| p.step == i as i64 && p.value == 1.0 / (i as f64 + 1.0)));
     let rows = r.rows(&run.id, "eval").expect("rows");
     assert_eq!(rows.len(), 3);
-    assert_eq!(run.params.get("lr"), Some(&runlog::Value::F64(0.01)));
+    assert_eq!(run.params.get("lr"), Some(&runlog_core::Value::F64(0.01)));
     // And a current runlog can keep logging into it.
     let store = Store::open(&t.path).expect("open for writing");
     let again = store.start_run("fixture").expect("new run");

@@ -2,7 +2,7 @@
 
 use crate::util::temp_store;
 use proptest::prelude::*;
-use runlog::{Store, Value};
+use runlog_core::{Store, Value};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]

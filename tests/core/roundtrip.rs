@@ -1,7 +1,7 @@
 //! Every log kind goes in and comes back exactly.
 
 use crate::util::{png, temp_store};
-use runlog::{ImageFormat, RunStatus, Store, Value};
+use runlog_core::{ImageFormat, RunStatus, Store, Value};
 
 #[test]
 fn every_log_kind_round_trips() {
@@ -175,7 +175,7 @@ fn attached_runs_continue_steps_and_the_owner_ends_them() {
     run.log("loss", 1.0).expect("log");
     run.log_row("r", [("a", Value::from(1))]).expect("row");
     run.flush().expect("flush");
-    let other = runlog::Run::attach(&store, run.id()).expect("attach");
+    let other = runlog_core::Run::attach(&store, run.id()).expect("attach");
     other.log("loss", 2.0).expect("log");
     other.log_row("r", [("a", Value::from(2))]).expect("row");
     drop(other);
@@ -196,7 +196,7 @@ fn log_lines_from_tracing_and_log_land_in_the_active_run() {
     let t = temp_store();
     let store = Store::open(&t.path).expect("open");
     let run = store.start_run("logging").expect("run");
-    let subscriber = tracing_subscriber::registry().with(runlog::logging::TracingLayer);
+    let subscriber = tracing_subscriber::registry().with(runlog_core::logging::TracingLayer);
     tracing::subscriber::with_default(subscriber, || {
         tracing::info!(epoch = 3, "validation done");
         tracing::warn!("lr too high");
@@ -221,7 +221,7 @@ fn metric_reads_touch_only_their_series_and_reopen_sees_everything() {
         id = run.id().clone();
     }
     // The handles are gone: the writer has committed everything and stopped.
-    let r = runlog::Reader::open(&t.path).expect("reader");
+    let r = runlog_core::Reader::open(&t.path).expect("reader");
     let a = r.series(&id, "a").expect("a");
     assert_eq!(a.len(), 10_000);
     assert!(a.iter().enumerate().all(|(i, p)| p.step == i as i64 && p.value == i as f64));

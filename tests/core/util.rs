@@ -39,5 +39,13 @@ pub fn worker() -> Command {
         "the test_worker example is not built at {}; run `cargo build --release --examples` first (scripts/test.sh does)",
         path.display()
     );
-    Command::new(path)
+    let mut c = Command::new(path);
+    hermetic(&mut c, &dir.join("hermetic-config-absent"));
+    c
+}
+
+/// Keeps a child away from the user's runlog configuration: its config directory (and HOME, which the default one
+/// derives from) is `config`, a directory no test creates, and no remote comes from the environment.
+pub fn hermetic(c: &mut Command, config: &std::path::Path) {
+    c.env("RUNLOG_CONFIG_DIR", config).env("HOME", config).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
 }

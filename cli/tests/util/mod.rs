@@ -2,6 +2,8 @@
 //! to prove nothing was written, and a tiny HTTP/1.1 client for loopback servers (the UI and chromedriver).
 #![allow(dead_code)]
 
+pub mod sync;
+
 use runlog_core::{Store, Value};
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -17,6 +19,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_runlog");
 pub fn cmd(store: &Path) -> Command {
     let mut c = Command::new(BIN);
     c.env_remove("RUNLOG_STORE").env_remove("RUNLOG_RUN_ID").env("NO_COLOR", "1").arg("--store").arg(store);
+    // Never the user's configuration: the config directory (and HOME) sit beside the store, in its temp directory.
+    let config = store.parent().unwrap_or(Path::new(".")).join("config");
+    c.env("RUNLOG_CONFIG_DIR", &config).env("HOME", &config).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
     c
 }
 

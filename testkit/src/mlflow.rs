@@ -1,76 +1,85 @@
-//! Helpers of the MLflow sync tests (shared by `sync/tests/mlflow_*.rs` and `cli/tests/mlflow_*.rs`): a real MLflow
-//! tracking server on loopback, the fault proxy, and reading back through MLflow's REST API.
+//! A real MLflow tracking server on loopback, and reading runs back through its REST API.
 //!
-//! The server is `$MLFLOW_TRACKING_URI` when `scripts/test-env.sh` started one; otherwise each test binary starts
-//! its own with `$RUNLOG_SHARED/harness/mlflow_server.sh` on a free port, and a watchdog stops it when the binary
-//! exits. A missing harness or a server that cannot start fails the test with the reason.
-#![allow(dead_code)]
+//! The server is `$MLFLOW_TRACKING_URI` when the test command started one (`scripts/test-env.sh`); otherwise the first
+//! caller in a test binary starts one with `scripts/mlflow-server.sh` on a free port, and a watchdog stops it when the
+//! binary exits. A server that cannot start fails the test with the reason: it is never skipped.
 
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The shared harness directory: `$RUNLOG_SHARED/harness`, `RUNLOG_SHARED` defaulting to `<repo>/../shared`.
-pub fn harness() -> PathBuf {
-    let shared = std::env::var_os("RUNLOG_SHARED")
+/// The virtual environment holding MLflow: `$RUNLOG_MLFLOW_VENV`, else `target/venvs/mlflow` in the repository
+/// (what `scripts/mlflow-server.sh install` builds).
+pub fn mlflow_venv() -> PathBuf {
+    std::env::var_os("RUNLOG_MLFLOW_VENV")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("shared"));
-    let h = shared.join("harness");
-    assert!(
-        h.join("mlflow_server.sh").exists() && h.join("faultproxy.py").exists(),
-        "the test harness is missing at {}; set RUNLOG_SHARED to the directory holding harness/mlflow_server.sh",
-        h.display()
-    );
-    h
+        .unwrap_or_else(|| crate::repo_root().join("target").join("venvs").join("mlflow"))
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback").local_addr().expect("addr").port()
+/// The Python interpreter of [`mlflow_venv`], installing the venv first if it is missing.
+pub fn mlflow_python() -> PathBuf {
+    let out = Command::new("bash")
+        .arg(script())
+        .arg("install")
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("bash runs scripts/mlflow-server.sh");
+    assert!(out.status.success(), "scripts/mlflow-server.sh install failed");
+    mlflow_venv().join("bin").join("python")
+}
+
+fn script() -> PathBuf {
+    crate::repo_root().join("scripts").join("mlflow-server.sh")
+}
+
+/// A server this process started (see [`mlflow`]).
+#[derive(Debug)]
+pub struct MlflowServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
 }
 
 /// The MLflow server's base URL (`http://127.0.0.1:PORT`), started once per test binary if not given.
 pub fn mlflow() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        if let Some(u) = std::env::var("MLFLOW_TRACKING_URI").ok().filter(|u| u.starts_with("http://127.0.0.1")) {
-            return u.trim_end_matches('/').to_string();
-        }
-        let script = harness().join("mlflow_server.sh");
-        let dir = std::env::temp_dir().join(format!("runlog-mlflow-test-{}", std::process::id()));
-        let port = free_port();
-        let out = Command::new("bash")
-            .arg(&script)
-            .args(["start", &port.to_string()])
-            .arg(&dir)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("bash runs mlflow_server.sh");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(out.status.success(), "mlflow_server.sh could not start MLflow on port {port}: {text}");
-        // Stops the server when this test binary exits, however it exits.
-        let watchdog = format!(
-            "while kill -0 {} 2>/dev/null; do sleep 1; done; bash '{}' stop '{}'; rm -rf '{}'",
-            std::process::id(),
-            script.display(),
-            dir.display(),
-            dir.display()
-        );
-        // `setsid -f` forks the watchdog into its own session and returns at once.
-        Command::new("setsid")
-            .args(["-f", "sh", "-c", &watchdog])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("start the MLflow watchdog");
-        text.lines()
-            .filter_map(|l| l.strip_prefix("MLFLOW_TRACKING_URI="))
-            .next_back()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("http://127.0.0.1:{port}"))
-    })
+    static SERVER: OnceLock<MlflowServer> = OnceLock::new();
+    &SERVER
+        .get_or_init(|| {
+            if let Some(u) = std::env::var("MLFLOW_TRACKING_URI").ok().filter(|u| u.starts_with("http://127.0.0.1")) {
+                return MlflowServer { url: u.trim_end_matches('/').to_string() };
+            }
+            let dir = std::env::temp_dir().join(format!("runlog-mlflow-test-{}", std::process::id()));
+            let port = crate::free_port();
+            let out = Command::new("bash")
+                .arg(script())
+                .args(["start", &port.to_string()])
+                .arg(&dir)
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("bash runs scripts/mlflow-server.sh");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(out.status.success(), "scripts/mlflow-server.sh could not start MLflow on port {port}: {text}");
+            // Stops the server when this test binary exits, however it exits. `setsid -f` forks the watchdog into
+            // its own session and returns at once.
+            let watchdog = format!(
+                "while kill -0 {} 2>/dev/null; do sleep 1; done; bash '{}' stop '{}'; rm -rf '{}'",
+                std::process::id(),
+                script().display(),
+                dir.display(),
+                dir.display()
+            );
+            Command::new("setsid")
+                .args(["-f", "sh", "-c", &watchdog])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("start the MLflow watchdog");
+            MlflowServer { url: format!("http://127.0.0.1:{port}") }
+        })
+        .url
 }
 
 /// The MLflow server's port.
@@ -209,65 +218,8 @@ pub fn pairs(run: &Value, what: &str) -> std::collections::HashMap<String, Strin
 }
 
 /// A child process killed when dropped.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A running fault proxy.
-pub struct Proxy {
-    pub proc: Proc,
-    pub port: u16,
-    stats: PathBuf,
-}
-
-impl Proxy {
-    /// Stops the proxy (SIGTERM, so it writes its counters) and returns what it injected.
-    pub fn stop(mut self) -> Value {
-        let _ = Command::new("kill").args(["-TERM", &self.proc.0.id().to_string()]).status();
-        let _ = self.proc.0.wait();
-        let text = std::fs::read_to_string(&self.stats).expect("the fault proxy wrote its stats");
-        serde_json::from_str(&text).expect("stats json")
-    }
-}
-
-/// A fault proxy listening on `listen` (0: any free port) in front of `target`.
-pub fn faultproxy(dir: &Path, listen: u16, target: u16, args: &[&str]) -> Proxy {
-    let id = unique("proxy");
-    let ready = dir.join(format!("{id}.ready"));
-    let stats = dir.join(format!("{id}.stats.json"));
-    let child = Command::new("python3")
-        .arg(harness().join("faultproxy.py"))
-        .args(["--listen", &listen.to_string(), "--target", &target.to_string(), "--duration", "900"])
-        .arg("--ready-file")
-        .arg(&ready)
-        .arg("--stats-file")
-        .arg(&stats)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 must be installed to run the fault proxy");
-    let p = Proc(child);
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = std::fs::read_to_string(&ready)
-            && let Some(port) = s.trim().rsplit(':').next().and_then(|x| x.parse().ok())
-        {
-            return Proxy { proc: p, port, stats };
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "the fault proxy did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// A free loopback port nothing listens on (yet).
 pub fn closed_port() -> u16 {
-    free_port()
+    crate::free_port()
 }
 
 /// A minimal PNG (signature + IHDR) followed by `salt`.

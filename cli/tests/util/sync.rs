@@ -1,12 +1,10 @@
-//! Helpers of the CLI sync tests: the real `runlog` binary, a real `runlog serve` on 127.0.0.1:0, the fault proxy,
-//! and a value-by-value comparison of a store with what the server holds.
-#![allow(dead_code)]
+//! Helpers of the CLI sync tests: the real `runlog` binary, a real `runlog serve` on 127.0.0.1:0, the fault proxy
+//! (runlog-testkit's, in process), and a value-by-value comparison of a store with what the server holds.
 
 use runlog_core::{Store, Value};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_runlog")
@@ -15,19 +13,12 @@ pub fn bin() -> &'static str {
 /// A `runlog` command with a private config directory and the in-process agent off.
 pub fn runlog(cfg: &Path) -> Command {
     let mut c = Command::new(bin());
-    c.env("RUNLOG_CONFIG_DIR", cfg).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN").env("RUNLOG_SYNC", "0");
+    c.env("RUNLOG_CONFIG_DIR", cfg).env("HOME", cfg).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
+    c.env("RUNLOG_SYNC", "0");
     c
 }
 
-/// A child process killed when dropped.
-pub struct Proc(pub Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub use runlog_testkit::Proc;
 
 /// A server's URL and a workspace token: what the read API needs.
 pub struct Api {
@@ -84,71 +75,6 @@ pub fn serve(cfg: &Path, data: &Path, port: u16, extra: &[&str]) -> Server {
 pub fn add_remote(cfg: &Path, name: &str, url: &str, token: &str) {
     let o = runlog(cfg).args(["remote", "add", name, url, "--token", token]).output().expect("remote add");
     assert!(o.status.success(), "remote add: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// The shared harness directory: `$RUNLOG_SHARED/harness`, `RUNLOG_SHARED` defaulting to `<repo>/../shared`.
-pub fn harness() -> PathBuf {
-    let shared = std::env::var_os("RUNLOG_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("..").join("shared"));
-    let h = shared.join("harness");
-    assert!(
-        h.join("faultproxy.py").exists(),
-        "the fault proxy is missing at {}; set RUNLOG_SHARED to the directory holding harness/faultproxy.py",
-        h.display()
-    );
-    h
-}
-
-/// A running fault proxy.
-pub struct Proxy {
-    pub proc: Proc,
-    pub port: u16,
-    stats: PathBuf,
-}
-
-impl Proxy {
-    /// Stops the proxy (SIGTERM, so it writes its counters) and returns what it injected.
-    pub fn stop(mut self) -> serde_json::Value {
-        let _ = Command::new("kill").args(["-TERM", &self.proc.0.id().to_string()]).status();
-        let _ = self.proc.0.wait();
-        let text = std::fs::read_to_string(&self.stats).expect("the fault proxy wrote its stats");
-        serde_json::from_str(&text).expect("stats json")
-    }
-}
-
-/// A fault proxy in front of `target`.
-pub fn faultproxy(dir: &Path, target: u16, args: &[&str]) -> Proxy {
-    let id = fastrand_u64();
-    let ready = dir.join(format!("proxy-{id}.ready"));
-    let stats = dir.join(format!("proxy-{id}.stats.json"));
-    let child = Command::new("python3")
-        .arg(harness().join("faultproxy.py"))
-        .args(["--listen", "0", "--target", &target.to_string(), "--duration", "600", "--ready-file"])
-        .arg(&ready)
-        .arg("--stats-file")
-        .arg(&stats)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 must be installed to run the fault proxy");
-    let p = Proc(child);
-    let start = Instant::now();
-    loop {
-        if let Ok(s) = std::fs::read_to_string(&ready)
-            && let Some(port) = s.trim().rsplit(':').next().and_then(|x| x.parse().ok())
-        {
-            return Proxy { proc: p, port, stats };
-        }
-        assert!(start.elapsed() < Duration::from_secs(30), "the fault proxy did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn fastrand_u64() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
-        ^ u64::from(std::process::id())
 }
 
 /// A minimal PNG (signature + IHDR) followed by `salt`.

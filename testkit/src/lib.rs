@@ -1,0 +1,34 @@
+//! Test support for runlog's own test suites and benchmarks, so they need nothing outside this repository.
+//!
+//! - [`FaultProxy`]: an HTTP/1.1 proxy on loopback, in process, that injects the faults a sync must survive
+//!   (connection resets before the server sees a request, connections cut mid-transfer, lost acknowledgements after the
+//!   server committed, 429/503 answers with `Retry-After`, delays), chosen per request from a seeded generator.
+//! - [`mlflow`]: a real MLflow tracking server on loopback, started with `scripts/mlflow-server.sh`.
+//!
+//! Nothing here touches anything beyond loopback and the directories it is given.
+
+pub mod mlflow;
+mod proxy;
+
+pub use proxy::{FaultProxy, Faults, Stats};
+
+/// A free loopback port (nothing listens on it when this returns).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// The repository's root directory.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A child process killed (SIGKILL) and reaped when dropped, so a failing test leaves nothing running.
+#[derive(Debug)]
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
