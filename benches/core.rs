@@ -211,8 +211,7 @@ fn images(n: usize) -> (f64, f64) {
         run.flush().expect("flush");
         rates.push(n as f64 / t.elapsed().as_secs_f64());
     }
-    let blobs: i64 =
-        store.reader().with_connection(|c| c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))).expect("count");
+    let blobs = store.reader().blob_count().expect("count");
     assert_eq!(blobs as usize, n, "each distinct image stored once");
     (rates[0], rates[1])
 }

@@ -7,6 +7,8 @@
 //! - `load THREADS POINTS`: attaches to `$RUNLOG_RUN_ID` in `$RUNLOG_STORE`, and from each of THREADS threads logs
 //!   POINTS points to its own name `p<pid>/t<i>`, then flushes.
 //! - `open STORE`: opens (maybe creating) the store, starts a run, logs one point, completes.
+//! - `hold STORE`: opens the store, starts a run, logs one point, flushes, prints `ready`, then keeps the store open
+//!   until its stdin closes; then completes the run and exits normally.
 
 use runlog::{Run, Store};
 use std::io::Write;
@@ -64,6 +66,16 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
             let store = Store::open(&args[2])?;
             let run = store.start_run("open")?;
             run.log("x", 1.0)?;
+            run.complete()?;
+        }
+        Some("hold") => {
+            let store = Store::open(&args[2])?;
+            let run = store.start_run("hold")?;
+            run.log("x", 1.0)?;
+            run.flush()?;
+            println!("ready");
+            std::io::stdout().flush()?;
+            std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink())?;
             run.complete()?;
         }
         other => return Err(format!("unknown mode {other:?}").into()),

@@ -66,4 +66,6 @@ pub enum Command {
     Status(crate::cmd::status::Args),
     /// Move unsynced data through a file (air-gapped transfer).
     Bundle(crate::cmd::bundle::Args),
+    /// Copy a store consistently while it may still be written: `runlog backup SRC DEST`.
+    Backup(crate::cmd::backup::Args),
 }

@@ -535,3 +535,35 @@ fn ls_shows_child_runs_below_their_parent() {
     let shown = ok(&runlog(&path, &["show", "e/parent"]));
     assert!(shown.contains("children") && shown.contains("child"), "{shown}");
 }
+
+/// Issue 8: a script that logs through the CLI and exits leaves one file; copying `runlog.db` alone copies every point.
+#[test]
+fn a_script_logging_through_the_cli_leaves_one_file_that_holds_everything() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = dir.path().join("runlog.db");
+    let script = format!(
+        "python3 -c 'for i in range(50000): print(\"{{\\\"name\\\": \\\"x\\\", \\\"value\\\": %d}}\" % i)' | {BIN} log"
+    );
+    let o = cmd(&store).args(["exec", "--experiment", "cli", "--", "sh", "-c", &script]).output().expect("exec");
+    assert!(o.status.success(), "{}", stderr(&o));
+    for side in ["runlog.db-wal", "runlog.db-shm"] {
+        assert!(!dir.path().join(side).exists(), "{side} is left after every process exited");
+    }
+    let copy_dir = tempfile::tempdir().expect("dir");
+    let copy = copy_dir.path().join("copy.db");
+    std::fs::copy(&store, &copy).expect("copy the .db alone");
+    let r = Reader::open(&copy).expect("the copy is a store");
+    let runs = r.runs().expect("runs");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].status, RunStatus::Completed);
+    let pts = r.series(&runs[0].id, "x").expect("series");
+    assert_eq!(pts.len(), 50_000);
+    assert!(pts.iter().enumerate().all(|(i, p)| p.value == i as f64));
+    // `runlog backup` of it: a new single file with the same points; an existing destination is refused.
+    let dest = dir.path().join("backup.db");
+    ok(&runlog(&store, &["backup", &store.display().to_string(), &dest.display().to_string()]));
+    let b = Reader::open(&dest).expect("the backup is a store");
+    assert_eq!(b.series(&runs[0].id, "x").expect("series").len(), 50_000);
+    drop(b);
+    fails(&runlog(&store, &["backup", &store.display().to_string(), &dest.display().to_string()]), 1, "exists");
+}

@@ -53,7 +53,7 @@ fn mlflow_gets_every_point_once_under_sigkills_and_lost_acknowledgements() {
     add_remote(&cfg, "ml", &format!("mlflow+http://127.0.0.1:{}", proxy.port));
     let total = runlog_core::Reader::open(&store_path).expect("reader").max_seq().expect("max seq");
     let mut rng = 0x2545_f491_4f6c_dd1du64;
-    let (mut kills, mut progressed, mut last) = (0, 0, 0);
+    let (mut kills, mut progressed, mut last) = (0, 0, runlog_core::Seq::ZERO);
     for _ in 0..12 {
         let mut c = runlog(&cfg);
         c.arg("--store").arg(&store_path).arg("sync").args(FAST);
@@ -67,7 +67,7 @@ fn mlflow_gets_every_point_once_under_sigkills_and_lost_acknowledgements() {
         let _ = p.0.wait();
         kills += 1;
         let reader = runlog_core::Reader::open(&store_path).expect("reader");
-        let acked = runlog_sync::agent::ledger::status(&reader, "ml").expect("status").acked_through;
+        let acked = reader.sync_status("ml").expect("status").acked_through;
         if acked > last && acked < total {
             progressed += 1;
         }

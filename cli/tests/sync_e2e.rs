@@ -27,7 +27,7 @@ fn exactly_once_under_twenty_sigkills_of_the_agent() {
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut kills = 0;
     let mut progressed = 0;
-    let mut last = 0;
+    let mut last = runlog_core::Seq::ZERO;
     let total = runlog_core::Reader::open(&store_path).expect("reader").max_seq().expect("max seq");
     for _ in 0..24 {
         let mut c = runlog(&cfg);
@@ -42,7 +42,7 @@ fn exactly_once_under_twenty_sigkills_of_the_agent() {
         let _ = p.0.wait();
         kills += 1;
         let reader = runlog_core::Reader::open(&store_path).expect("reader");
-        let acked = runlog_sync::agent::ledger::status(&reader, "team").expect("status").acked_through;
+        let acked = reader.sync_status("team").expect("status").acked_through;
         if acked > last && acked < total {
             progressed += 1;
         }

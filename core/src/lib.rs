@@ -23,6 +23,7 @@ pub mod chunk;
 mod error;
 pub mod limits;
 pub mod logging;
+mod outbox;
 pub mod read;
 pub mod record;
 mod run;
@@ -31,8 +32,9 @@ mod types;
 
 pub use error::{Error, ErrorKind, Result};
 pub use limits::Limits;
+pub use outbox::{Rejection, RemoteStatus, Seq, StoreRemote, check_remote_name};
 pub use read::{Entry, ExperimentInfo, MetricInfo, MetricKind, MetricSummary, RawRecord, Reader, RunInfo};
 pub use record::{FileRef, ImageFormat, ImageRef, Kind, LogLine, Row, Table, Text};
 pub use run::{ENV_RUN_ID, ImageSource, Run};
-pub use store::{Durability, ENV_STORE, RunObserver, Store, StoreBuilder, SyncValue};
+pub use store::{Durability, ENV_STORE, RunObserver, Store, StoreBuilder};
 pub use types::{BlobHash, Point, RunId, RunStatus, StoreId, Value, now_ms};

@@ -26,6 +26,8 @@ pub struct Limits {
     pub max_file_bytes: u64,
     /// Longest reason given to `fail`, in bytes (default 64 KiB).
     pub max_reason_bytes: usize,
+    /// Longest remote URL recorded in a store, in bytes (default 2,048).
+    pub max_remote_url_bytes: usize,
 }
 
 impl Limits {
@@ -40,6 +42,7 @@ impl Limits {
         max_image_side: 32_768,
         max_file_bytes: 1 << 30,
         max_reason_bytes: 64 << 10,
+        max_remote_url_bytes: 2048,
     };
 
     /// Checks a name: 1 to `max_name_chars` characters of UTF-8 without control characters.

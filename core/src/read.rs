@@ -5,6 +5,7 @@
 
 use crate::chunk;
 use crate::error::{Context, Error, Result};
+use crate::outbox::Seq;
 use crate::record::{self, FileRef, ImageRef, Kind, LogLine, Row, RunStarted, StatusChange, Table, Text};
 use crate::store::{STALE_AFTER_INTERVALS, open_ro, schema};
 use crate::types::{BlobHash, Point, RunId, RunStatus, StoreId, Value, now_ms};
@@ -159,8 +160,8 @@ pub struct Entry<T> {
 /// A record as stored, for the sync agent: its kind, names and raw body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RawRecord {
-    /// Sequence number, unique and increasing in this store.
-    pub seq: i64,
+    /// Commit position, unique and increasing in this store.
+    pub seq: Seq,
     /// The run's global id.
     pub run: RunId,
     /// What it is.
@@ -204,7 +205,15 @@ impl Reader {
         Ok(Reader { path: path.to_path_buf(), conn: Mutex::new(open_ro(path)?) })
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// Closes the connection to the file (later reads see an empty in-memory database and fail). The store calls it
+    /// before its writer's last close, so that close is the file's last and removes the WAL.
+    pub(crate) fn close(&self) {
+        if let Ok(mem) = Connection::open_in_memory() {
+            drop(std::mem::replace(&mut *self.conn(), mem));
+        }
+    }
+
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -626,7 +635,7 @@ impl Reader {
     }
 
     /// Records with `seq > after`, oldest first, at most `limit` of them: what the sync agent reads.
-    pub fn records_after(&self, after: i64, limit: usize) -> Result<Vec<RawRecord>> {
+    pub fn records_after(&self, after: Seq, limit: usize) -> Result<Vec<RawRecord>> {
         let c = self.conn();
         let mut st = c
             .prepare_cached(
@@ -635,7 +644,7 @@ impl Reader {
             )
             .context("read records")?;
         let rows = st
-            .query_map(params![after, limit as i64], |r| {
+            .query_map(params![after.get(), limit as i64], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -653,7 +662,7 @@ impl Reader {
             let (seq, run, kind, name, at, step, count, body) = row.context("read records")?;
             let kind =
                 Kind::from_i64(kind).ok_or_else(|| Error::Format(format!("record {seq} has unknown kind {kind}")))?;
-            out.push(RawRecord { seq, run: RunId(run), kind, name, at, step, count, body });
+            out.push(RawRecord { seq: Seq(seq), run: RunId(run), kind, name, at, step, count, body });
         }
         Ok(out)
     }
@@ -686,13 +695,22 @@ impl Reader {
     }
 
     /// The highest record sequence number (0 for an empty store).
-    pub fn max_seq(&self) -> Result<i64> {
-        self.conn().query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| r.get(0)).context("read max seq")
+    pub fn max_seq(&self) -> Result<Seq> {
+        self.conn()
+            .query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| r.get(0))
+            .map(Seq)
+            .context("read max seq")
     }
 
-    /// Runs a read-only query on the store's connection: for the sync agent's bookkeeping tables and for tools.
-    pub fn with_connection<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
-        f(&self.conn()).context(format!("query {}", self.path.display()))
+    /// The file's schema version (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<i64> {
+        schema::version(&self.conn())
+    }
+
+    /// How many blobs (images, files) the store holds, each stored once whatever refers to it.
+    pub fn blob_count(&self) -> Result<u64> {
+        let n: i64 = self.conn().query_row("SELECT count(*) FROM blobs", [], |r| r.get(0)).context("count blobs")?;
+        Ok(n.max(0) as u64)
     }
 }
 

@@ -309,7 +309,7 @@ pub fn from_raw(raw: &RawRecord, part_rows: usize) -> std::result::Result<Vec<Wi
     let bad =
         |e: runlog_core::Error| Unreadable(format!("record {} ({}) is unreadable: {e}", raw.seq, raw.kind.as_str()));
     let make = |body: Body, rows: u32, part: u32, step: Option<i64>| WireRecord {
-        seq: raw.seq,
+        seq: raw.seq.get(),
         part,
         rows,
         run: raw.run.to_string(),

@@ -56,12 +56,12 @@ pub fn export(store: &Store, after: i64, dir: &Path) -> Result<Exported> {
     let mut hashes = std::collections::BTreeSet::new();
     let mut pos = after;
     loop {
-        let raws = reader.records_after(pos, 1024)?;
+        let raws = reader.records_after(runlog_core::Seq(pos), 1024)?;
         if raws.is_empty() {
             break;
         }
         for raw in raws {
-            pos = raw.seq;
+            pos = raw.seq.get();
             // An unreadable record cannot travel; the agent rejects it with its reason when it meets it.
             if let Ok(parts) = batch::from_raw(&raw, runlog_core::chunk::MAX_POINTS) {
                 for p in parts {

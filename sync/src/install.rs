@@ -135,7 +135,7 @@ impl Shared {
                         Ok(s) => syncers.push(s),
                         // Recorded for `runlog status`; the other remotes go on.
                         Err(e) => {
-                            let _ = crate::agent::ledger::event(&store, &r.name, false, &e.to_string());
+                            let _ = store.record_event(&r.name, false, &e.to_string());
                         }
                     }
                 }
@@ -172,7 +172,7 @@ impl Shared {
                 match receivers.as_ref() {
                     // No remote could be set up: nothing will upload, so there is nothing to wait for.
                     Some(r) if r.is_empty() => return false,
-                    Some(r) if r.iter().all(|a| *a.borrow() >= target) => return true,
+                    Some(r) if r.iter().all(|a| *a.borrow() >= target.get()) => return true,
                     _ => {}
                 }
             }

@@ -3,7 +3,7 @@
 //! send nothing else. Uses the venv of `scripts/mlflow-server.sh` (MLflow and Flask-WTF, from scripts/requirements-mlflow.txt).
 
 use runlog_core::Store;
-use runlog_sync::agent::{AgentOptions, Syncer, ledger};
+use runlog_sync::agent::{AgentOptions, Syncer};
 use runlog_sync::remote::Remote;
 use runlog_sync::remote::mlflow::{MlflowOptions, MlflowRemote};
 use std::os::unix::process::CommandExt;
@@ -91,7 +91,7 @@ async fn basic_auth_credentials_sync_and_wrong_ones_stop_with_the_reason() {
     let wrong = Arc::new(MlflowRemote::new(&url, "basic:admin:nope", MlflowOptions::default()).expect("remote"));
     let e = sync(&store, wrong).await.expect_err("refused");
     assert!(e.to_string().contains("401"), "{e}");
-    assert_eq!(ledger::status(store.reader(), "ml").expect("status").acked_through, 0);
+    assert_eq!(store.reader().sync_status("ml").expect("status").acked_through, runlog_core::Seq::ZERO);
 
     // The right one: everything lands.
     let token = format!("basic:admin:{PASSWORD}");

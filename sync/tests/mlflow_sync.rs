@@ -3,7 +3,7 @@
 //! during training, and acknowledgements lost after MLflow committed (exactly one copy of every point).
 
 use runlog_core::{Store, Value};
-use runlog_sync::agent::{AgentOptions, Backoff, PassSummary, Syncer, ledger};
+use runlog_sync::agent::{AgentOptions, Backoff, PassSummary, Syncer};
 use runlog_sync::remote::Remote;
 use runlog_sync::remote::mlflow::{MlflowOptions, MlflowRemote};
 use runlog_testkit::mlflow::*;
@@ -101,7 +101,7 @@ async fn every_log_kind_lands_and_reads_back_value_by_value() {
     assert!(summary.complete, "{summary:?}");
 
     // The one refused key is rejected with its reason, kept locally, reported; everything else landed.
-    let status = ledger::status(store.reader(), "ml").expect("status");
+    let status = store.reader().sync_status("ml").expect("status");
     assert_eq!(status.rejections.len(), 1, "{:?}", status.rejections);
     let rej = &status.rejections[0];
     assert_eq!((rej.name.as_str(), rej.code.as_str()), ("loss@1", "invalid_name"), "{rej:?}");
@@ -223,7 +223,7 @@ async fn fifteen_hundred_params_and_three_thousand_metric_names_are_split_and_al
     let remote = remote_at(mlflow());
     let summary = sync_once(&store, "ml", remote.clone(), Duration::from_secs(180)).await;
     assert!(summary.complete, "{summary:?}");
-    assert!(ledger::status(store.reader(), "ml").expect("status").rejections.is_empty());
+    assert!(store.reader().sync_status("ml").expect("status").rejections.is_empty());
     let st = remote.stats();
     // At most 100 params per request: at least 15 requests for the params, 3 for the metrics.
     assert!(st.log_batches >= 18, "{st:?}");
@@ -269,14 +269,14 @@ async fn the_server_down_during_training_and_up_later_gets_everything() {
     run.complete().expect("complete");
     store.flush().expect("flush");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = ledger::status(store.reader(), "ml").expect("status");
-    assert_eq!(before.acked_through, 0, "nothing can be acknowledged while the server is down");
+    let before = store.reader().sync_status("ml").expect("status");
+    assert_eq!(before.acked_through, runlog_core::Seq::ZERO, "nothing can be acknowledged while the server is down");
     assert!(before.last_error.is_some(), "the failure is recorded: {before:?}");
     // The server comes up on that port (a plain forwarder to the real MLflow).
     let proxy = FaultProxy::start_on(port, mlflow_port(), Faults::none()).expect("proxy");
     let max = store.reader().max_seq().expect("max seq");
     let start = std::time::Instant::now();
-    while ledger::status(store.reader(), "ml").expect("status").acked_through < max {
+    while store.reader().sync_status("ml").expect("status").acked_through < max {
         assert!(start.elapsed() < Duration::from_secs(120), "the agent did not catch up");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -350,7 +350,7 @@ async fn a_request_mlflow_refuses_is_split_and_only_the_refused_record_is_reject
     run.complete().expect("complete");
     let summary = sync_once(&store, "ml", remote.clone(), Duration::from_secs(60)).await;
     assert!(summary.complete, "{summary:?}");
-    let status = ledger::status(store.reader(), "ml").expect("status");
+    let status = store.reader().sync_status("ml").expect("status");
     assert_eq!(status.rejections.len(), 1, "{:?}", status.rejections);
     assert_eq!((status.rejections[0].name.as_str(), status.rejections[0].code.as_str()), ("lr", "param_changed"));
     assert!(status.rejections[0].reason.contains("lr"), "{}", status.rejections[0].reason);

@@ -4,7 +4,7 @@
 mod util;
 
 use runlog_core::Store;
-use runlog_sync::agent::{AgentOptions, Backoff, Syncer, ledger};
+use runlog_sync::agent::{AgentOptions, Backoff, Syncer};
 use runlog_sync::config::RemoteConfig;
 use runlog_sync::remote::workspace::{ClientOptions, WorkspaceRemote};
 use runlog_sync::{InstallOptions, ServiceLimits};
@@ -71,7 +71,7 @@ async fn azure_profile_rejects_the_51st_name_and_never_sends_over_a_limit() {
     let mut s = syncer(&store, &server, "azure");
     let summary = s.pass(None, &mut |_, _| {}).await.expect("pass");
     assert!(summary.complete, "{summary:?}");
-    let st = ledger::status(store.reader(), "azure").expect("status");
+    let st = store.reader().sync_status("azure").expect("status");
     assert_eq!(st.pending_records, 0);
     assert_eq!(st.rejections.len(), 1, "{:?}", st.rejections);
     assert_eq!(st.rejections[0].code, "too_many_names");
@@ -127,7 +127,7 @@ async fn offline_server_is_waited_for_then_everything_syncs() {
     let offline = s.pass(Some(deadline), &mut |_, _| {}).await.expect("pass");
     assert!(!offline.complete);
     assert!(offline.last_error.as_deref().unwrap_or("").contains("cannot reach"), "{offline:?}");
-    let st = ledger::status(store.reader(), "late").expect("status");
+    let st = store.reader().sync_status("late").expect("status");
     assert!(st.last_error.is_some());
     // The server comes up on that port with a token; the agent (same config) converges.
     let server_dir = tempfile::tempdir().expect("dir");
@@ -163,7 +163,7 @@ fn in_process_agent_uploads_within_the_grace_period_at_run_end() {
         run.log("x", i as f64).expect("log");
     }
     run.complete().expect("complete");
-    let st = ledger::status(store.reader(), "team").expect("status");
+    let st = store.reader().sync_status("team").expect("status");
     assert_eq!(st.pending_records, 0, "complete() waited for the upload: {st:?}");
     let rt = tokio::runtime::Runtime::new().expect("rt");
     rt.block_on(assert_server_equals_store(&server, &store));
@@ -190,7 +190,7 @@ fn in_process_agent_gives_up_after_the_grace_period_when_offline() {
     run.complete().expect("complete");
     // Bounded by the grace period (plus scheduling), not by the network.
     assert!(t.elapsed() < Duration::from_secs(30), "{:?}", t.elapsed());
-    assert!(ledger::status(store.reader(), "down").expect("status").pending_records > 0);
+    assert!(store.reader().sync_status("down").expect("status").pending_records > 0);
 }
 
 /// A remote that publishes bigger limits than the server enforces (limits changed after the agent read them).

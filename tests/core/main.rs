@@ -5,6 +5,7 @@ mod bad_input;
 mod concurrency;
 mod crash;
 mod durability;
+mod one_file;
 mod props;
 mod roundtrip;
 mod util;

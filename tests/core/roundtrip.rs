@@ -139,8 +139,7 @@ fn identical_images_are_stored_once() {
         run.log_image("same", &img, "").expect("image");
     }
     run.complete().expect("complete");
-    let blobs: i64 =
-        store.reader().with_connection(|c| c.query_row("SELECT count(*) FROM blobs", [], |r| r.get(0))).expect("count");
+    let blobs = store.reader().blob_count().expect("count");
     assert_eq!(blobs, 1);
     assert_eq!(store.reader().images(run.id(), None).expect("images").len(), 10);
 }

@@ -2,7 +2,6 @@
 
 use super::Global;
 use super::sync::{Tuning, open_store, remotes};
-use runlog_sync::agent::ledger;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -52,7 +51,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         What::Export { remote, after, out } => {
             let store = open_store(g)?;
             let after = match (&remote, after) {
-                (Some(r), _) => ledger::acked_through(&store, r)?,
+                (Some(r), _) => store.reader().acked_through(r)?.get(),
                 (None, Some(a)) => a,
                 (None, None) => 0,
             };

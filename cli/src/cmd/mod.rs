@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod agent;
+pub mod backup;
 pub mod bundle;
 pub mod exec;
 pub mod export;
@@ -58,5 +59,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Remote(a) => remote::run(a, &g),
         Command::Status(a) => status::run(a, &g),
         Command::Bundle(a) => bundle::run(a, &g),
+        Command::Backup(a) => backup::run(a, &g),
     }
 }

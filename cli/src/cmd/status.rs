@@ -3,7 +3,6 @@
 
 use super::Global;
 use anyhow::Context;
-use runlog_sync::agent::ledger;
 use std::process::ExitCode;
 
 /// Arguments of `runlog status`.
@@ -34,14 +33,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         runlog_core::Reader::open(&path).with_context(|| format!("failed to open store {}", path.display()))?;
     let mut names: Vec<String> =
         runlog_sync::config::Config::active().map(|r| r.into_iter().map(|r| r.name).collect()).unwrap_or_default();
-    let known: Vec<String> = reader.with_connection(|c| {
-        c.prepare(
-            "SELECT remote FROM sync_acks UNION SELECT remote FROM sync_events UNION SELECT remote FROM sync_rejections",
-        )?
-        .query_map([], |r| r.get(0))?
-        .collect()
-    })?;
-    for k in known {
+    for k in reader.synced_remotes()? {
         if !names.contains(&k) {
             names.push(k);
         }
@@ -54,7 +46,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     }
     let mut all = Vec::new();
     for n in &names {
-        all.push(ledger::status(&reader, n)?);
+        all.push(reader.sync_status(n)?);
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&all)?);

@@ -3,7 +3,7 @@
 
 use super::Global;
 use anyhow::Context;
-use runlog_sync::agent::{AgentOptions, Backoff, Syncer, ledger};
+use runlog_sync::agent::{AgentOptions, Backoff, Syncer};
 use runlog_sync::config::{Config, RemoteConfig};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -115,7 +115,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
                 continue;
             }
         };
-        let status = ledger::status(store.reader(), &r.name)?;
+        let status = store.reader().sync_status(&r.name)?;
         all_ok &= summary.complete;
         if !args.json {
             print_summary(&r.name, &summary, &status);
@@ -128,7 +128,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(2) })
 }
 
-fn print_summary(name: &str, s: &runlog_sync::agent::PassSummary, status: &ledger::Status) {
+fn print_summary(name: &str, s: &runlog_sync::agent::PassSummary, status: &runlog_core::RemoteStatus) {
     let state = if s.complete { "up to date" } else { "INCOMPLETE" };
     println!(
         "{name}: {state}: acknowledged through record {}; this pass {} applied, {} already held, {} rejected, {} blobs uploaded, {} requests",

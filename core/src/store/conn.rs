@@ -51,13 +51,24 @@ pub(crate) fn open_rw(path: &Path, synchronous_full: bool) -> Result<Connection>
 }
 
 /// Opens an existing store for reading only; a missing file is an error, never created.
+///
+/// The connection is opened read-write but set `query_only`, so it can never write, yet, being the last connection
+/// to close, it may still checkpoint and delete the WAL and shared-memory files, which a `SQLITE_OPEN_READ_ONLY`
+/// connection cannot: reading a store leaves it one file. A file this process may not write falls back to a plain
+/// read-only connection.
 pub(crate) fn open_ro(path: &Path) -> Result<Connection> {
     let shown = path.display();
     if !path.exists() {
         return Err(Error::NotFound(format!("store {shown} does not exist")));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| Error::Format(format!("{shown} is not a runlog store: {e}")))?;
+    let not_a_store = |e: rusqlite::Error| Error::Format(format!("{shown} is not a runlog store: {e}"));
+    let rw = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .and_then(|c| c.pragma_update(None, "query_only", true).map(|()| c));
+    let conn = match rw {
+        Ok(c) => c,
+        Err(_) => Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .map_err(not_a_store)?,
+    };
     conn.busy_timeout(BUSY_TIMEOUT).context("set busy timeout")?;
     Ok(conn)
 }

@@ -4,10 +4,12 @@
 //! same writer, so a process never has two write connections to one file. Reading goes through [`crate::Reader`],
 //! which [`Store::reader`] hands out and which also works on its own, read-only, for tools that must not write.
 
+mod backup;
 mod conn;
 pub(crate) mod schema;
 pub(crate) mod writer;
 
+pub use backup::backup;
 pub use schema::{APPEND_ONLY_TABLES, SCHEMA_VERSION};
 pub use writer::{CHANNEL_CAPACITY, GROUP_MAX_RECORDS, MAX_QUEUED_BYTES};
 
@@ -193,7 +195,11 @@ impl StoreInner {
 }
 
 impl Drop for StoreInner {
+    /// The last handle of the store in this process is gone: the reader's connection closes first, then the writer
+    /// commits what is left, checkpoints and closes, so unless another process has the file open, the WAL and
+    /// shared-memory files are removed and the store is one file again.
     fn drop(&mut self) {
+        self.reader.close();
         let _ = self.tx.send(Msg::Shutdown);
         if let Some(h) = self.writer.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = h.join();
@@ -303,42 +309,6 @@ impl Store {
     pub fn reader(&self) -> &Reader {
         &self.inner.reader
     }
-
-    /// Inserts sync bookkeeping (acknowledgements, rejections, uploaded blobs, events) for the sync agent. Only the
-    /// append-only `sync_*` tables are accepted; the row is committed with the writer's next group (call
-    /// [`Store::flush`] to wait for it).
-    pub fn append_sync_row(&self, table: &str, columns: &[&str], values: Vec<SyncValue>) -> Result<()> {
-        const TABLES: [&str; 4] = ["sync_acks", "sync_rejections", "sync_blobs", "sync_events"];
-        if !TABLES.contains(&table) {
-            return Err(Error::invalid(format!("table {table:?} is not a sync table (one of {TABLES:?})")));
-        }
-        if columns.len() != values.len()
-            || columns.is_empty()
-            || !columns.iter().all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        {
-            return Err(Error::invalid(format!("bad columns {columns:?} for {} values", values.len())));
-        }
-        self.inner.check()?;
-        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("INSERT INTO {table}({}) VALUES ({})", columns.join(", "), marks.join(", "));
-        let vals = values
-            .into_iter()
-            .map(|v| match v {
-                SyncValue::Int(i) => rusqlite::types::Value::Integer(i),
-                SyncValue::Text(t) => rusqlite::types::Value::Text(t),
-            })
-            .collect();
-        self.inner.send(Msg::Sql(sql, vals))
-    }
-}
-
-/// A value of a sync bookkeeping row ([`Store::append_sync_row`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncValue {
-    /// An integer column.
-    Int(i64),
-    /// A text column.
-    Text(String),
 }
 
 /// `$RUNLOG_STORE`, or `runlog.db` in the current directory.

@@ -8,14 +8,23 @@ use crate::error::{Context, Error, Result};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this runlog writes and reads.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Tables holding logged facts: UPDATE and DELETE on them fail (triggers).
-pub const APPEND_ONLY_TABLES: &[&str] =
-    &["experiments", "runs", "records", "blobs", "sync_acks", "sync_rejections", "sync_blobs", "sync_events"];
+pub const APPEND_ONLY_TABLES: &[&str] = &[
+    "experiments",
+    "runs",
+    "records",
+    "blobs",
+    "sync_acks",
+    "sync_rejections",
+    "sync_blobs",
+    "sync_events",
+    "sync_remotes",
+];
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -97,6 +106,19 @@ CREATE TABLE sync_events (
     message TEXT NOT NULL
 );
 CREATE INDEX sync_events_by_remote ON sync_events(remote, id);
+"#;
+
+/// Version 2: the remotes a store syncs to, as append-only records (the last row of a name wins; a NULL url removes
+/// it). No secret is ever stored here.
+const V2: &str = r#"
+CREATE TABLE sync_remotes (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL,
+    url     TEXT,
+    ca_cert TEXT,
+    at      INTEGER NOT NULL
+);
+CREATE INDEX sync_remotes_by_name ON sync_remotes(name, id);
 "#;
 
 fn append_only_triggers() -> String {

@@ -5,12 +5,14 @@
 //! `flush_interval` (100 ms by default), when [`GROUP_MAX_RECORDS`] records are waiting, or when `flush()` asks.
 //! A full channel blocks the caller (back-pressure), so memory stays bounded when the disk is slow.
 //!
-//! It must not know about the network or any remote: sync bookkeeping arrives as ordinary inserts.
+//! It must not know about the network or any remote: sync bookkeeping arrives as typed [`OutboxRow`]s, inserts like
+//! any other.
 
 use super::conn::{is_busy, open_rw};
 use super::schema;
 use crate::chunk;
 use crate::error::{Error, Result};
+use crate::outbox::Seq;
 use crate::record::{self, Kind, RunStarted, StatusChange};
 use crate::types::{BlobHash, Point, RunStatus, now_ms};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
@@ -66,7 +68,7 @@ impl Msg {
         match self {
             Msg::Record(p) | Msg::WriteOnce(p, _) => p.weight(),
             Msg::Chunk { points, .. } => points.len() * std::mem::size_of::<Point>(),
-            Msg::Sql(sql, args) => sql.len() + args.len() * 16,
+            Msg::Outbox(row) => row.weight(),
             _ => 0,
         }
     }
@@ -133,10 +135,83 @@ pub(crate) enum Msg {
         run: i64,
         buffers: Arc<RunBuffers>,
     },
-    /// Raw SQL inserts of sync bookkeeping (table name checked by the caller), committed with the next group.
-    Sql(String, Vec<rusqlite::types::Value>),
+    /// Sync bookkeeping, committed with the next group.
+    Outbox(OutboxRow),
     Flush(Sender<Result<()>>),
     Shutdown,
+}
+
+/// One row of the sync outbox (see `crate::outbox`).
+pub(crate) enum OutboxRow {
+    Ack {
+        remote: String,
+        lo: Seq,
+        hi: Seq,
+        batch: String,
+        at: i64,
+    },
+    Rejection {
+        remote: String,
+        seq: Seq,
+        code: String,
+        reason: String,
+        at: i64,
+    },
+    Blob {
+        remote: String,
+        hash: String,
+        at: i64,
+    },
+    Event {
+        remote: String,
+        ok: bool,
+        message: String,
+        at: i64,
+    },
+    /// A remote added (`url` set) or removed (`url` empty).
+    Remote {
+        name: String,
+        url: Option<String>,
+        ca_cert: Option<String>,
+        at: i64,
+    },
+}
+
+impl OutboxRow {
+    fn weight(&self) -> usize {
+        64 + match self {
+            OutboxRow::Ack { remote, batch, .. } => remote.len() + batch.len(),
+            OutboxRow::Rejection { remote, code, reason, .. } => remote.len() + code.len() + reason.len(),
+            OutboxRow::Blob { remote, hash, .. } => remote.len() + hash.len(),
+            OutboxRow::Event { remote, message, .. } => remote.len() + message.len(),
+            OutboxRow::Remote { name, url, ca_cert, .. } => {
+                name.len() + url.as_ref().map_or(0, String::len) + ca_cert.as_ref().map_or(0, String::len)
+            }
+        }
+    }
+
+    fn insert(&self, tx: &Connection) -> rusqlite::Result<()> {
+        match self {
+            OutboxRow::Ack { remote, lo, hi, batch, at } => tx
+                .prepare_cached("INSERT INTO sync_acks(remote, seq_lo, seq_hi, batch, at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+                .execute(params![remote, lo.get(), hi.get(), batch, at]),
+            OutboxRow::Rejection { remote, seq, code, reason, at } => tx
+                .prepare_cached(
+                    "INSERT INTO sync_rejections(remote, seq, code, reason, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![remote, seq.get(), code, reason, at]),
+            OutboxRow::Blob { remote, hash, at } => tx
+                .prepare_cached("INSERT INTO sync_blobs(remote, hash, at) VALUES (?1, ?2, ?3)")?
+                .execute(params![remote, hash, at]),
+            OutboxRow::Event { remote, ok, message, at } => tx
+                .prepare_cached("INSERT INTO sync_events(remote, at, ok, message) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![remote, at, i64::from(*ok), message]),
+            OutboxRow::Remote { name, url, ca_cert, at } => tx
+                .prepare_cached("INSERT INTO sync_remotes(name, url, ca_cert, at) VALUES (?1, ?2, ?3, ?4)")?
+                .execute(params![name, url, ca_cert, at]),
+        }
+        .map(|_| ())
+    }
 }
 
 /// Settings the writer needs.
@@ -170,7 +245,7 @@ enum Work {
     Chunk(i64, Arc<str>, Vec<Point>),
     CreateRun(NewRun, Sender<Result<i64>>),
     Attach(i64),
-    Sql(String, Vec<rusqlite::types::Value>),
+    Outbox(OutboxRow),
 }
 
 /// A reply to send once the transaction that holds its write has committed.
@@ -244,6 +319,10 @@ impl Writer {
                     self.accept(m);
                 }
                 self.commit(false);
+                // Fold the WAL into the file before the connection closes; when this is the file's last connection,
+                // SQLite then deletes the WAL. Busy (another process reads or writes) is fine: that process's last
+                // close does it instead.
+                let _ = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
                 return;
             }
         }
@@ -266,7 +345,7 @@ impl Writer {
                 self.runs.push((run, buffers));
                 self.pending.push(Work::Attach(run));
             }
-            Msg::Sql(sql, args) => self.pending.push(Work::Sql(sql, args)),
+            Msg::Outbox(row) => self.pending.push(Work::Outbox(row)),
             Msg::Flush(tx) => self.waiters.push(tx),
             Msg::Shutdown => {}
         }
@@ -389,9 +468,7 @@ impl Writer {
                     created.push((rid, r.buffers.clone()));
                 }
                 Work::Attach(rid) => beat(&tx, *rid, &self.writer_id, now, self.cfg.heartbeat_interval)?,
-                Work::Sql(sql, args) => {
-                    tx.prepare_cached(sql)?.execute(rusqlite::params_from_iter(args.iter()))?;
-                }
+                Work::Outbox(row) => row.insert(&tx)?,
             }
         }
         if heartbeat {

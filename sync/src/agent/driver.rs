@@ -7,13 +7,12 @@
 //! sequence number counts as acknowledged only once every part is, so a crash resends parts the remote may hold
 //! already, which the remote ignores.
 
-use super::ledger;
 use super::state::{Action, Backoff, Event, Failure, Policy};
 use crate::batch::{self, Batch, BatchReply, Body, EncodedBatch, WIRE_VERSION, WireRecord};
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::ServiceLimits;
 use crate::remote::{Reconciled, Remote};
-use runlog_core::Store;
+use runlog_core::{Seq, Store};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,8 +152,8 @@ impl Syncer {
         opts: AgentOptions,
         stop: watch::Receiver<bool>,
     ) -> Result<Syncer> {
-        let acked = ledger::acked_through(&store, remote_name)?;
-        let known_blobs = ledger::known_blobs(&store, remote_name)?;
+        let acked = store.reader().acked_through(remote_name)?.get();
+        let known_blobs = store.reader().known_blobs(remote_name)?;
         let policy = Policy::new(opts.backoff);
         Ok(Syncer {
             store,
@@ -190,7 +189,7 @@ impl Syncer {
 
     /// Records still pending (the store's highest sequence number minus the position).
     pub fn pending(&self) -> Result<i64> {
-        Ok((self.store.reader().max_seq()? - self.acked).max(0))
+        Ok((self.store.reader().max_seq()?.get() - self.acked).max(0))
     }
 
     async fn sleep(&mut self, d: Duration, deadline: Option<Instant>) -> std::result::Result<(), Stop> {
@@ -214,7 +213,7 @@ impl Syncer {
         let msg = e.to_string();
         if !self.failing {
             // The first failure after a success is recorded; a days-long outage does not flood the store.
-            let _ = ledger::event(&self.store, &self.remote_name, false, &msg);
+            let _ = self.store.record_event(&self.remote_name, false, &msg);
         }
         self.failing = true;
         self.summary.last_error = Some(msg);
@@ -230,7 +229,7 @@ impl Syncer {
         // A run whose process died shows as crashed only locally (from its heartbeat): record it, so it is sent too.
         self.store.record_crashed_runs()?;
         // Resume from the store's bookkeeping (another agent may have moved it on), never from a guess.
-        let stored = ledger::acked_through(&self.store, &self.remote_name)?;
+        let stored = self.store.reader().acked_through(&self.remote_name)?.get();
         if stored > self.acked {
             self.acked = stored;
             self.read_pos = stored;
@@ -240,7 +239,7 @@ impl Syncer {
         self.summary = PassSummary { acked_from: self.acked, ..PassSummary::default() };
         let start = self.acked;
         let max_seq = self.store.reader().max_seq()?;
-        if max_seq <= self.acked {
+        if max_seq.get() <= self.acked {
             self.summary.acked_through = self.acked;
             self.summary.complete = true;
             return Ok(self.summary.clone());
@@ -267,7 +266,7 @@ impl Syncer {
                 self.summary.rejected,
                 self.summary.blobs_uploaded
             );
-            ledger::event(&self.store, &self.remote_name, true, &msg)?;
+            self.store.record_event(&self.remote_name, true, &msg)?;
             self.store.flush()?;
         }
         Ok(self.summary.clone())
@@ -305,7 +304,8 @@ impl Syncer {
                     }
                     match self.send(take, &limits).await {
                         Ok(n) => {
-                            let total = (self.store.reader().max_seq().map_err(|e| Err(e.into()))? - start).max(1);
+                            let total =
+                                (self.store.reader().max_seq().map_err(|e| Err(e.into()))?.get() - start).max(1);
                             progress(self.acked - start, total);
                             action = self.policy.on(Event::Sent { records: n });
                         }
@@ -334,7 +334,7 @@ impl Syncer {
 
     fn halt(&mut self, reason: String) -> Error {
         let msg = format!("{} refused this agent's credentials: {reason}", self.remote.describe());
-        let _ = ledger::event(&self.store, &self.remote_name, false, &msg);
+        let _ = self.store.record_event(&self.remote_name, false, &msg);
         let _ = self.store.flush();
         Error::Config(msg)
     }
@@ -378,17 +378,17 @@ impl Syncer {
             if self.queued_bytes >= budget || rows >= limits.max_rows_per_batch || self.queue.len() >= 100_000 {
                 return Ok(());
             }
-            let raws = self.store.reader().records_after(self.read_pos, self.opts.read_records)?;
+            let raws = self.store.reader().records_after(Seq(self.read_pos), self.opts.read_records)?;
             if raws.is_empty() {
                 return Ok(());
             }
             for raw in raws {
-                self.read_pos = raw.seq;
+                self.read_pos = raw.seq.get();
                 match batch::from_raw(&raw, part_rows) {
-                    Err(batch::Unreadable(reason)) => self.skip(raw.seq, "unreadable_record", &reason)?,
+                    Err(batch::Unreadable(reason)) => self.skip(raw.seq.get(), "unreadable_record", &reason)?,
                     Ok(parts) => {
                         if let Some((code, reason)) = local_check(&parts, limits, budget) {
-                            self.skip(raw.seq, code, &reason)?;
+                            self.skip(raw.seq.get(), code, &reason)?;
                             continue;
                         }
                         let n = parts.len();
@@ -404,7 +404,7 @@ impl Syncer {
     }
 
     fn skip(&mut self, seq: i64, code: &str, reason: &str) -> Result<()> {
-        ledger::reject(&self.store, &self.remote_name, seq, code, reason)?;
+        self.store.record_rejection(&self.remote_name, Seq(seq), code, reason)?;
         self.summary.rejected += 1;
         self.queue.push_back(Item::Skip(seq));
         Ok(())
@@ -489,7 +489,7 @@ impl Syncer {
                 self.summary.blobs_uploaded += 1;
             }
             for h in hashes {
-                ledger::blob(&self.store, &self.remote_name, &h).map_err(fail)?;
+                self.store.record_blob(&self.remote_name, &h).map_err(|e| fail(e.into()))?;
                 self.known_blobs.insert(h);
             }
         }
@@ -548,7 +548,7 @@ impl Syncer {
             let mut seen = HashSet::new();
             for r in &reply.rejected {
                 if seen.insert((r.seq, r.code.clone())) {
-                    ledger::reject(&self.store, &self.remote_name, r.seq, &r.code, &r.reason)?;
+                    self.store.record_rejection(&self.remote_name, Seq(r.seq), &r.code, &r.reason)?;
                     self.summary.rejected += 1;
                 }
             }
@@ -580,7 +580,7 @@ impl Syncer {
             self.queue.push_front(item);
         }
         if done > self.acked {
-            ledger::ack(&self.store, &self.remote_name, self.acked + 1, done, &batch_id)?;
+            self.store.record_ack(&self.remote_name, Seq(self.acked + 1), Seq(done), &batch_id)?;
             self.acked = done;
             let _ = self.acked_tx.send(done);
         }
@@ -595,7 +595,7 @@ impl Syncer {
         for item in items {
             if let Item::Rec { rec, last } = item {
                 let seq = rec.seq;
-                ledger::reject(&self.store, &self.remote_name, rec.seq, code, reason)?;
+                self.store.record_rejection(&self.remote_name, Seq(rec.seq), code, reason)?;
                 self.summary.rejected += 1;
                 // Its other parts are refused with it: drop them from the queue too.
                 if !last {
