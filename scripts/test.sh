@@ -23,3 +23,15 @@ source scripts/test-env.sh
 cargo build --workspace --release --examples
 cargo test --workspace --release --all-targets
 cargo test --workspace --release --doc
+
+# The suite never reads the user's runlog configuration (issue 13): the crash test and the CLI tests again, as a user
+# whose global configuration holds a remote that refuses connections. Cargo and rustup keep their own homes.
+export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
+hostile=$(mktemp -d "${TMPDIR:-/tmp}/runlog-hostile-home-XXXXXX")
+mkdir -p "$hostile/.config/runlog"
+echo '{"remotes": [{"name": "down", "url": "http://127.0.0.1:9", "token": "t"}]}' >"$hostile/.config/runlog/remotes.json"
+HOME=$hostile XDG_CONFIG_HOME=$hostile/.config RUNLOG_REMOTE=down \
+  cargo test --release --test core crash
+HOME=$hostile XDG_CONFIG_HOME=$hostile/.config RUNLOG_REMOTE=down \
+  cargo test --release -p runlog-cli --test cli_commands
+rm -rf "$hostile"

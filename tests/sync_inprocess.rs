@@ -41,6 +41,7 @@ fn a_training_script_with_a_remote_in_its_environment_syncs_at_run_end() {
         .env("RUNLOG_REMOTE", server.url())
         .env("RUNLOG_TOKEN", &token)
         .env("RUNLOG_CONFIG_DIR", dir.path().join("cfg"))
+        .env("HOME", dir.path().join("cfg"))
         .env("RUNLOG_SYNC_GRACE_MS", "30000")
         .output()
         .expect("run the training script");
@@ -78,6 +79,7 @@ fn without_a_remote_no_agent_is_installed() {
         .env("RUNLOG_STORE", dir.path().join("s.db"))
         .env_remove("RUNLOG_REMOTE")
         .env("RUNLOG_CONFIG_DIR", dir.path().join("cfg"))
+        .env("HOME", dir.path().join("cfg"))
         .env("RUNLOG_TEST_NO_REMOTE", "1")
         .output()
         .expect("child");
@@ -85,4 +87,54 @@ fn without_a_remote_no_agent_is_installed() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "{}", String::from_utf8_lossy(&out.stdout));
     let reader = runlog::Reader::open(dir.path().join("s.db")).expect("the child logged");
     assert_eq!(reader.runs().expect("runs").len(), 1);
+}
+
+/// Issue 13: with a remote that refuses connections, no run's end waits the grace period (30 s here): a sweep of
+/// short runs with the network down costs no more than with no remote at all (the benchmark measures the ratio).
+#[test]
+fn an_unreachable_remote_never_makes_a_run_wait_the_grace_period() {
+    const GRACE_MS: u64 = 30_000;
+    if std::env::var_os("RUNLOG_TEST_OFFLINE").is_some() {
+        let store = runlog::Store::open_default().expect("store");
+        assert!(store.sync_agent().is_some(), "the refusing remote is configured");
+        for r in 0..20 {
+            let run = store.start_named_run("offline", &format!("r{r}")).expect("run");
+            for i in 0..1_000 {
+                run.log("x", i as f64).expect("log");
+            }
+            let t = std::time::Instant::now();
+            run.complete().expect("complete");
+            let waited = t.elapsed();
+            assert!(
+                waited < std::time::Duration::from_millis(GRACE_MS),
+                "run {r} waited {waited:?}, the whole grace period, for a remote that cannot be reached"
+            );
+        }
+        return;
+    }
+    if std::env::var_os(CHILD).is_some() || std::env::var_os("RUNLOG_TEST_NO_REMOTE").is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    // A port nothing listens on: connections are refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "an_unreachable_remote_never_makes_a_run_wait_the_grace_period", "--nocapture"])
+        .env("RUNLOG_STORE", dir.path().join("s.db"))
+        .env("RUNLOG_REMOTE", format!("http://127.0.0.1:{port}"))
+        .env("RUNLOG_TOKEN", "t")
+        .env("RUNLOG_CONFIG_DIR", dir.path().join("cfg"))
+        .env("HOME", dir.path().join("cfg"))
+        .env("RUNLOG_SYNC_GRACE_MS", GRACE_MS.to_string())
+        .env("RUNLOG_TEST_OFFLINE", "1")
+        .output()
+        .expect("child");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && text.contains("1 passed"), "{text}");
+    // Everything stayed local, for the next sync.
+    let reader = runlog::Reader::open(dir.path().join("s.db")).expect("reader");
+    assert_eq!(reader.runs().expect("runs").len(), 20);
+    let st = reader.sync_status(&format!("http://127.0.0.1:{port}")).expect("status");
+    assert_eq!(st.acked_through, runlog::Seq::ZERO);
+    assert!(st.last_error.is_some(), "the failure is recorded for runlog status: {st:?}");
 }

@@ -4,6 +4,8 @@
 mod util;
 
 use runlog_testkit::{FaultProxy, Faults};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 use util::sync::*;
 
@@ -550,4 +552,79 @@ fn a_run_whose_process_died_reaches_the_server_as_crashed() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(get(&server, &format!("/api/v1/runs/{id}"))["status"], "crashed");
     assert_equal(&server, &store_path);
+}
+
+/// Issue 13: `remote add` records the remote in the store it is run against (store B does not sync to it), `--global`
+/// applies to every store, `RUNLOG_REMOTE` overrides both, a copied store keeps its remote names but never a token,
+/// and `remote list` says where each remote comes from.
+#[test]
+fn remotes_belong_to_the_store_they_are_added_to() {
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("cfg");
+    let server = serve(&cfg, &dir.path().join("srv"), 0, &[]);
+    let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
+    for p in [&a, &b] {
+        drop(log_workload(p, 1, 1_000, 0));
+    }
+    let on = |store: &Path, args: &[&str]| runlog(&cfg).arg("--store").arg(store).args(args).output().expect("runlog");
+    let text = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    let o = on(&a, &["remote", "add", "team", &server.url, "--token", &server.token]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&on(&a, &["remote", "list"]).stdout),
+        format!("team\t{}\tstore\ttoken\n", server.url)
+    );
+    assert_eq!(String::from_utf8_lossy(&on(&b, &["remote", "list"]).stdout), "");
+    let o = on(&b, &["sync"]);
+    assert!(!o.status.success() && text(&o).contains("no remote is configured"), "store B has no remote: {}", text(&o));
+    let o = on(&a, &["sync"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_equal(&server, &a);
+    // The token stays in the user's credential file; the store holds the remote's name and URL only.
+    let bytes = std::fs::read(&a).expect("read a.db");
+    assert!(!bytes.windows(server.token.len()).any(|w| w == server.token.as_bytes()), "the token is not in the store");
+    assert!(bytes.windows(server.url.len()).any(|w| w == server.url.as_bytes()), "the URL is");
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&a, &copy).expect("copy");
+    let other_user = dir.path().join("other-user");
+    let o = Command::new(bin())
+        .env("RUNLOG_CONFIG_DIR", &other_user)
+        .env("HOME", &other_user)
+        .env_remove("RUNLOG_REMOTE")
+        .env_remove("RUNLOG_TOKEN")
+        .arg("--store")
+        .arg(&copy)
+        .args(["remote", "list"])
+        .output()
+        .expect("list");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("team\t{}\tstore\tno token\n", server.url));
+    // --global: every store of this user syncs there, store B included.
+    let o = on(&b, &["remote", "add", "--global", "everywhere", &server.url, "--token", &server.token]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&on(&b, &["remote", "list"]).stdout),
+        format!("everywhere\t{}\tglobal\ttoken\n", server.url)
+    );
+    let o = on(&b, &["sync"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(get(&server, "/api/v1/runs").as_array().map(Vec::len), Some(2), "store B's run arrived too");
+    // RUNLOG_REMOTE overrides both.
+    let o = runlog(&cfg)
+        .env("RUNLOG_REMOTE", &server.url)
+        .env("RUNLOG_TOKEN", "rlt_other")
+        .arg("--store")
+        .arg(&a)
+        .args(["remote", "list"])
+        .output()
+        .expect("list");
+    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("team\t{}\tenvironment\ttoken\n", server.url));
+    // Removing is a later record: store A no longer names team, the global remote still applies.
+    let o = on(&a, &["remote", "remove", "team"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&on(&a, &["remote", "list"]).stdout),
+        format!("everywhere\t{}\tglobal\ttoken\n", server.url)
+    );
 }

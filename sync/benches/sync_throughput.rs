@@ -108,6 +108,7 @@ fn write_config(cfg: &Path, s: &Server, name: &str) {
             url: s.url.clone(),
             token: s.token.clone(),
             ca_cert: None,
+            source: Default::default(),
         }],
     };
     std::fs::create_dir_all(cfg).expect("cfg");

@@ -1,7 +1,10 @@
-//! Where remotes are configured: the user config file (`remotes.json` in the directory `directories` gives for
-//! runlog, or `$RUNLOG_CONFIG_DIR`), and the environment (`RUNLOG_REMOTE` + `RUNLOG_TOKEN`).
+//! Where remotes are configured, as git's are: in the store itself (`runlog remote add`, append-only records, so a
+//! copied or bundled store knows where it syncs), user-wide (`remotes.json` in the directory `directories` gives
+//! for runlog, or `$RUNLOG_CONFIG_DIR`: `runlog remote add --global`, and the files of earlier runlogs), and in the
+//! environment (`RUNLOG_REMOTE` + `RUNLOG_TOKEN`), which overrides both.
 //!
-//! The file holds tokens, so it is written with mode 0600. This module knows nothing about HTTP or the agent.
+//! Secrets never go into a store: tokens live in `credentials.json` beside `remotes.json`, keyed by URL, written
+//! with mode 0600. This module knows nothing about HTTP or the agent.
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -18,6 +21,29 @@ pub const ENV_GRACE_MS: &str = "RUNLOG_SYNC_GRACE_MS";
 /// Environment variable turning the in-process agent off (`0`).
 pub const ENV_SYNC: &str = "RUNLOG_SYNC";
 
+/// Where a remote that applies to a store comes from (`runlog remote list` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Recorded in the store itself (`runlog remote add`): it travels with the file, without its token.
+    Store,
+    /// The user-wide default (`runlog remote add --global`, and remotes files of earlier runlogs).
+    #[default]
+    Global,
+    /// `RUNLOG_REMOTE` (and `RUNLOG_TOKEN`), which overrides both.
+    Environment,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Source::Store => "store",
+            Source::Global => "global",
+            Source::Environment => "environment",
+        })
+    }
+}
+
 /// A configured remote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RemoteConfig {
@@ -26,14 +52,19 @@ pub struct RemoteConfig {
     /// `http://host:port` or `https://...` (runlog workspace server), `mlflow+http://...` or `mlflow+https://...`
     /// (MLflow tracking server).
     pub url: String,
-    /// The bearer token. For MLflow: empty for none, or `basic:USER:PASSWORD` for basic auth.
+    /// The bearer token. For MLflow: empty for none, or `basic:USER:PASSWORD` for basic auth. In the global file
+    /// only for files written by earlier runlogs; tokens now live in the credential file.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub token: String,
     /// A PEM certificate to trust (self-signed or private CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
+    /// Where it comes from (not stored).
+    #[serde(skip)]
+    pub source: Source,
 }
 
-/// The config file's content.
+/// The global config file's content: the user-wide remotes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// Remotes by name.
@@ -51,33 +82,81 @@ pub fn config_dir() -> Result<PathBuf> {
         .ok_or_else(|| Error::Config(format!("no home directory to keep the configuration in; set {ENV_CONFIG_DIR}")))
 }
 
-/// The config file's path.
+/// The global remotes file's path.
 pub fn config_file() -> Result<PathBuf> {
     Ok(config_dir()?.join("remotes.json"))
 }
 
-impl Config {
-    /// Reads the config file (an absent file is an empty configuration).
-    pub fn load() -> Result<Config> {
-        let path = config_file()?;
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Config(format!("{} is not a valid runlog remotes file: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(e) => Err(Error::Config(format!("cannot read {}: {e}", path.display()))),
-        }
+/// The credential file's path: tokens by remote URL, readable by the owner only.
+pub fn credentials_file() -> Result<PathBuf> {
+    Ok(config_dir()?.join("credentials.json"))
+}
+
+fn read_json<T: Default + serde::de::DeserializeOwned>(path: &std::path::Path, what: &str) -> Result<T> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Config(format!("{} is not a valid runlog {what} file: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(Error::Config(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// Writes a file atomically, readable by the owner only.
+fn write_json<T: Serialize>(path: &std::path::Path, value: &T) -> Result<()> {
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| Error::Config(format!("cannot create {}: {e}", d.display())))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::Config(e.to_string()))?;
+    write_private(&tmp, &bytes).map_err(|e| Error::Config(format!("cannot write {}: {e}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Tokens by remote URL (`credentials.json`, mode 0600): the secrets a store never holds, so copying a store never
+/// leaks one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    /// Token by URL (without a trailing slash).
+    #[serde(default)]
+    pub tokens: std::collections::BTreeMap<String, String>,
+}
+
+impl Credentials {
+    /// Reads the credential file (an absent file holds no token).
+    pub fn load() -> Result<Credentials> {
+        read_json(&credentials_file()?, "credentials")
     }
 
-    /// Writes the config file atomically, readable by the owner only.
+    /// Writes the credential file, readable by the owner only.
     pub fn save(&self) -> Result<()> {
-        let path = config_file()?;
-        if let Some(d) = path.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::Config(format!("cannot create {}: {e}", d.display())))?;
+        write_json(&credentials_file()?, self)
+    }
+
+    /// The token of a URL, if one is kept.
+    pub fn get(&self, url: &str) -> Option<&str> {
+        self.tokens.get(url.trim_end_matches('/')).map(String::as_str)
+    }
+
+    /// Keeps `token` for `url` (an empty token forgets it).
+    pub fn set(&mut self, url: &str, token: &str) {
+        let url = url.trim_end_matches('/').to_string();
+        if token.is_empty() {
+            self.tokens.remove(&url);
+        } else {
+            self.tokens.insert(url, token.to_string());
         }
-        let tmp = path.with_extension("json.tmp");
-        let bytes = serde_json::to_vec_pretty(self).map_err(|e| Error::Config(e.to_string()))?;
-        write_private(&tmp, &bytes).map_err(|e| Error::Config(format!("cannot write {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+impl Config {
+    /// Reads the global remotes file (an absent file is an empty configuration).
+    pub fn load() -> Result<Config> {
+        read_json(&config_file()?, "remotes")
+    }
+
+    /// Writes the global remotes file atomically, readable by the owner only.
+    pub fn save(&self) -> Result<()> {
+        write_json(&config_file()?, self)
     }
 
     /// Adds a remote; names are unique.
@@ -96,53 +175,81 @@ impl Config {
             .remotes
             .iter()
             .position(|r| r.name == name)
-            .ok_or_else(|| Error::Config(format!("no remote named {name:?}")))?;
+            .ok_or_else(|| Error::Config(format!("no global remote named {name:?}")))?;
         Ok(self.remotes.remove(i))
     }
+}
 
-    /// The remotes to sync to: `RUNLOG_REMOTE` (a URL with `RUNLOG_TOKEN`, or a configured name) if set, else all
-    /// configured remotes.
-    pub fn active() -> Result<Vec<RemoteConfig>> {
-        let cfg = Config::load()?;
-        match std::env::var(ENV_REMOTE).ok().filter(|s| !s.is_empty()) {
-            None => Ok(cfg.remotes),
-            Some(r) if r.contains("://") => {
-                let token = std::env::var(ENV_TOKEN).ok().filter(|t| !t.is_empty());
-                // An MLflow server may need no credentials; a runlog workspace always does.
-                let token = match token {
-                    Some(t) => t,
-                    None if r.starts_with("mlflow+") => String::new(),
-                    None => {
+/// Every remote configured for a store, environment aside: the store's own (shadowing global ones of the same name),
+/// then the global ones, each with its token from the credential file (or, for old global files, the file itself).
+pub fn configured(store: Option<&runlog_core::Reader>) -> Result<Vec<RemoteConfig>> {
+    let creds = Credentials::load()?;
+    let mut out: Vec<RemoteConfig> = Vec::new();
+    if let Some(r) = store {
+        for sr in r.remotes()? {
+            let token = creds.get(&sr.url).unwrap_or_default().to_string();
+            out.push(RemoteConfig {
+                name: sr.name,
+                url: sr.url,
+                token,
+                ca_cert: sr.ca_cert.map(PathBuf::from),
+                source: Source::Store,
+            });
+        }
+    }
+    for mut g in Config::load()?.remotes {
+        if out.iter().any(|x| x.name == g.name) {
+            continue;
+        }
+        if let Some(t) = creds.get(&g.url) {
+            g.token = t.to_string();
+        }
+        g.source = Source::Global;
+        out.push(g);
+    }
+    Ok(out)
+}
+
+/// The remotes a store syncs to: `RUNLOG_REMOTE` if set (a URL with `RUNLOG_TOKEN`, or the name of a configured
+/// remote), else [`configured`]. `store` is the store's read API (`None`: global remotes only).
+pub fn remotes_for(store: Option<&runlog_core::Reader>) -> Result<Vec<RemoteConfig>> {
+    let all = configured(store)?;
+    match std::env::var(ENV_REMOTE).ok().filter(|s| !s.is_empty()) {
+        None => Ok(all),
+        Some(r) if r.contains("://") => {
+            let url = r.trim_end_matches('/').to_string();
+            let known = all.into_iter().find(|x| x.url.trim_end_matches('/') == url);
+            let token = match std::env::var(ENV_TOKEN).ok().filter(|t| !t.is_empty()) {
+                Some(t) => t,
+                None => match &known {
+                    Some(k) if !k.token.is_empty() => k.token.clone(),
+                    // An MLflow server may need no credentials; a runlog workspace always does.
+                    _ if url.starts_with("mlflow+") => String::new(),
+                    _ => {
                         return Err(Error::Config(format!(
                             "{ENV_REMOTE} is a URL, so {ENV_TOKEN} must hold its token"
                         )));
                     }
-                };
-                let url = r.trim_end_matches('/').to_string();
-                // The same server configured under a name keeps its bookkeeping under that name.
-                let name = cfg
-                    .remotes
-                    .iter()
-                    .find(|x| x.url.trim_end_matches('/') == url)
-                    .map_or(url.clone(), |x| x.name.clone());
-                Ok(vec![RemoteConfig { name, url, token, ca_cert: None }])
-            }
-            Some(name) => cfg
-                .remotes
-                .into_iter()
-                .find(|x| x.name == name)
-                .map(|x| vec![x])
-                .ok_or_else(|| Error::Config(format!("{ENV_REMOTE}={name:?} names no configured remote"))),
+                },
+            };
+            // The same server configured under a name keeps its bookkeeping under that name.
+            let (name, ca_cert) = known.map_or((url.clone(), None), |k| (k.name, k.ca_cert));
+            Ok(vec![RemoteConfig { name, url, token, ca_cert, source: Source::Environment }])
         }
+        Some(name) => all
+            .into_iter()
+            .find(|x| x.name == name)
+            .map(|mut x| {
+                x.source = Source::Environment;
+                vec![x]
+            })
+            .ok_or_else(|| Error::Config(format!("{ENV_REMOTE}={name:?} names no configured remote"))),
     }
 }
 
-/// Remote names: 1 to 64 characters of letters, digits, `-`, `_`, `.`.
+/// Remote names: 1 to 64 characters of letters, digits, `-`, `_`, `.` (the store's rule, one definition).
 pub fn check_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) {
-        return Err(Error::Config(format!("remote name {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'")));
-    }
-    Ok(())
+    runlog_core::check_remote_name(name).map_err(|e| Error::Config(e.to_string()))
 }
 
 #[cfg(unix)]

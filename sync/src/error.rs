@@ -103,6 +103,13 @@ impl Error {
         matches!(self.kind(), ErrorKind::Network | ErrorKind::Server | ErrorKind::RateLimited)
     }
 
+    /// Whether the remote could not be reached at all (connection refused, no route, DNS failure, connect timeout):
+    /// nothing was sent, and waiting a few seconds is unlikely to change that. A run's end does not wait for such a
+    /// remote (the next sync delivers the data).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Error::Network { maybe_sent: false, .. })
+    }
+
     /// Whether the request may have been applied although no answer arrived (a reset after sending, a 5xx from a
     /// proxy after forwarding): a remote whose writes are not idempotent must reconcile before sending again.
     pub fn outcome_unknown(&self) -> bool {

@@ -4,10 +4,12 @@
 //! without a parent wait; a child run's end just wakes the agent.
 //!
 //! It plugs into the store through [`runlog_core::RunObserver`]: the core knows nothing of it. Logging never waits on
-//! the network; only `complete()` (and the other run endings) may wait, at most the grace period.
+//! the network; only `complete()` (and the other run endings) may wait, at most the grace period, and only while a
+//! remote can be reached: when every remote still behind could not even be connected to at its last attempt
+//! (refused, no route, DNS, connect timeout), the run's end returns at once and the data waits for the next sync.
 
 use crate::agent::{AgentOptions, Syncer};
-use crate::config::{self, Config, RemoteConfig};
+use crate::config::{self, RemoteConfig};
 use crate::error::Result;
 use runlog_core::{Run, RunObserver, Store};
 use std::collections::HashMap;
@@ -22,7 +24,8 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 /// How the in-process agent behaves; every field documents its default.
 #[derive(Debug, Clone)]
 pub struct InstallOptions {
-    /// Remotes to sync to. Default: [`Config::active`] (`RUNLOG_REMOTE` + `RUNLOG_TOKEN`, else the config file).
+    /// Remotes to sync to. Default: [`config::remotes_for`] the store (`RUNLOG_REMOTE` + `RUNLOG_TOKEN`, else the
+    /// store's own remotes and the global ones).
     pub remotes: Option<Vec<RemoteConfig>>,
     /// How long a run's end may wait for the upload. Default: `$RUNLOG_SYNC_GRACE_MS`, else 10 s.
     pub grace: Duration,
@@ -61,11 +64,17 @@ struct Shared {
     running: Mutex<Option<Running>>,
 }
 
+/// What a run's end watches of one remote's syncer: how far it got, and whether it could be reached at all.
+struct Progress {
+    acked: watch::Receiver<i64>,
+    unreachable: watch::Receiver<bool>,
+}
+
 struct Running {
     stop: watch::Sender<bool>,
     wake: Arc<Notify>,
     /// Filled by the agent's thread once its syncers exist.
-    acked: Arc<Mutex<Option<Vec<watch::Receiver<i64>>>>>,
+    acked: Arc<Mutex<Option<Vec<Progress>>>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -105,7 +114,7 @@ impl Shared {
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let wake = Arc::new(Notify::new());
-        let acked: Arc<Mutex<Option<Vec<watch::Receiver<i64>>>>> = Arc::default();
+        let acked: Arc<Mutex<Option<Vec<Progress>>>> = Arc::default();
         let w = wake.clone();
         let (remotes, opts, store, ready) =
             (self.remotes.clone(), self.opts.agent.clone(), store.clone(), acked.clone());
@@ -139,7 +148,8 @@ impl Shared {
                         }
                     }
                 }
-                *ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(syncers.iter().map(Syncer::acked).collect());
+                let progress = syncers.iter().map(|s| Progress { acked: s.acked(), unreachable: s.unreachable() });
+                *ready.lock().unwrap_or_else(|e| e.into_inner()) = Some(progress.collect());
                 drop(store);
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
                 rt.block_on(futures_util::future::join_all(syncers.iter_mut().map(|s| {
@@ -172,7 +182,12 @@ impl Shared {
                 match receivers.as_ref() {
                     // No remote could be set up: nothing will upload, so there is nothing to wait for.
                     Some(r) if r.is_empty() => return false,
-                    Some(r) if r.iter().all(|a| *a.borrow() >= target.get()) => return true,
+                    Some(r) if r.iter().all(|p| *p.acked.borrow() >= target.get()) => return true,
+                    // Offline costs nothing: when every remote still behind could not even be reached at its last
+                    // attempt, the run's end does not wait; the data stays local for the next sync.
+                    Some(r) if r.iter().all(|p| *p.acked.borrow() >= target.get() || *p.unreachable.borrow()) => {
+                        return false;
+                    }
                     _ => {}
                 }
             }
@@ -228,7 +243,7 @@ pub fn install_with(store: &Store, opts: InstallOptions) -> Result<Option<AgentH
     }
     let remotes = match &opts.remotes {
         Some(r) => r.clone(),
-        None => Config::active()?,
+        None => config::remotes_for(Some(store.reader()))?,
     };
     if remotes.is_empty() {
         return Ok(None);

@@ -22,7 +22,6 @@ pub struct Args {
 
 /// Runs `runlog agent`.
 pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
-    let remotes = remotes(args.remote.as_deref())?;
     let paths = if args.stores.is_empty() { vec![g.store_path()] } else { args.stores.clone() };
     let rt = tokio::runtime::Runtime::new()?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -32,12 +31,14 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
             anyhow::bail!("store {} does not exist", p.display());
         }
         let store = runlog_core::Store::open(p).with_context(|| format!("failed to open store {}", p.display()))?;
+        // Each store syncs to its own remotes (and the global ones).
+        let remotes = remotes(Some(store.reader()), args.remote.as_deref())?;
         for r in &remotes {
             let remote = runlog_sync::remote::open(r)?;
             syncers.push(Syncer::new(store.clone(), &r.name, remote, args.tuning.options(), stop_rx.clone())?);
         }
     }
-    eprintln!("runlog agent: watching {} store(s) for {} remote(s); Ctrl-C stops", paths.len(), remotes.len());
+    eprintln!("runlog agent: watching {} store(s), {} store-remote pairs; Ctrl-C stops", paths.len(), syncers.len());
     let wake = Arc::new(tokio::sync::Notify::new());
     rt.block_on(async move {
         let mut tasks = Vec::new();

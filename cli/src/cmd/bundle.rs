@@ -69,7 +69,10 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
             }
         }
         What::Import { files, remote, max_wait_secs, tuning } => {
-            let r = remotes(remote.as_deref())?;
+            // The online machine may have no store: then only global and environment remotes apply.
+            let path = g.store_path();
+            let reader = if path.exists() { Some(crate::common::open_reader(&path)?) } else { None };
+            let r = remotes(reader.as_ref(), remote.as_deref())?;
             if r.len() != 1 {
                 anyhow::bail!("{} remotes are configured; choose one with --remote", r.len());
             }

@@ -31,8 +31,9 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     let path = g.store_path();
     let reader =
         runlog_core::Reader::open(&path).with_context(|| format!("failed to open store {}", path.display()))?;
-    let mut names: Vec<String> =
-        runlog_sync::config::Config::active().map(|r| r.into_iter().map(|r| r.name).collect()).unwrap_or_default();
+    let mut names: Vec<String> = runlog_sync::config::remotes_for(Some(&reader))
+        .map(|r| r.into_iter().map(|r| r.name).collect())
+        .unwrap_or_default();
     for k in reader.synced_remotes()? {
         if !names.contains(&k) {
             names.push(k);

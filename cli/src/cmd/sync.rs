@@ -4,7 +4,7 @@
 use super::Global;
 use anyhow::Context;
 use runlog_sync::agent::{AgentOptions, Backoff, Syncer};
-use runlog_sync::config::{Config, RemoteConfig};
+use runlog_sync::config::{self, RemoteConfig};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -53,22 +53,23 @@ impl Tuning {
     }
 }
 
-/// The remotes to use: one by name, else the active ones; an error when none is configured.
-pub fn remotes(name: Option<&str>) -> anyhow::Result<Vec<RemoteConfig>> {
+/// The remotes `store` syncs to: one by name (among every configured one), else those that apply (see
+/// [`runlog_sync::config::remotes_for`]); an error when there is none.
+pub fn remotes(store: Option<&runlog_core::Reader>, name: Option<&str>) -> anyhow::Result<Vec<RemoteConfig>> {
     let all = match name {
         Some(n) => {
-            let cfg = Config::load()?;
-            match cfg.remotes.into_iter().find(|r| r.name == n) {
-                Some(r) => vec![r],
-                None => Config::active()?.into_iter().filter(|r| r.name == n).collect(),
-            }
+            let mut all = config::remotes_for(store)?;
+            all.extend(config::configured(store)?);
+            all.into_iter().filter(|r| r.name == n).take(1).collect()
         }
-        None => Config::active()?,
+        None => config::remotes_for(store)?,
     };
     if all.is_empty() {
         match name {
             Some(n) => anyhow::bail!("no remote named {n:?}; see `runlog remote list`"),
-            None => anyhow::bail!("no remote is configured; add one with `runlog remote add NAME URL --token TOKEN`"),
+            None => anyhow::bail!(
+                "no remote is configured; add one to this store with `runlog remote add NAME URL --token TOKEN`"
+            ),
         }
     }
     Ok(all)
@@ -85,8 +86,8 @@ pub fn open_store(g: &Global) -> anyhow::Result<runlog_core::Store> {
 
 /// Runs `runlog sync`.
 pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
-    let remotes = remotes(args.remote.as_deref())?;
     let store = open_store(g)?;
+    let remotes = remotes(Some(store.reader()), args.remote.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let mut all_ok = true;
     let mut summaries = Vec::new();

@@ -130,6 +130,8 @@ pub struct Syncer {
     queued_bytes: usize,
     known_blobs: HashSet<String>,
     acked_tx: watch::Sender<i64>,
+    /// True while the last attempt could not reach the remote at all (see [`Error::is_unreachable`]).
+    unreachable_tx: watch::Sender<bool>,
     stop: watch::Receiver<bool>,
     failing: bool,
     last_success_event: Option<Instant>,
@@ -170,6 +172,7 @@ impl Syncer {
             queued_bytes: 0,
             known_blobs,
             acked_tx: watch::channel(acked).0,
+            unreachable_tx: watch::channel(false).0,
             stop,
             failing: false,
             last_success_event: None,
@@ -180,6 +183,12 @@ impl Syncer {
     /// Follows the highest sequence number acknowledged.
     pub fn acked(&self) -> watch::Receiver<i64> {
         self.acked_tx.subscribe()
+    }
+
+    /// Follows whether the remote was unreachable at the last attempt (a connection could not even be made); false
+    /// again once a request gets through.
+    pub fn unreachable(&self) -> watch::Receiver<bool> {
+        self.unreachable_tx.subscribe()
     }
 
     /// The remote's name.
@@ -216,6 +225,7 @@ impl Syncer {
             let _ = self.store.record_event(&self.remote_name, false, &msg);
         }
         self.failing = true;
+        self.unreachable_tx.send_replace(e.is_unreachable());
         self.summary.last_error = Some(msg);
     }
 
@@ -255,6 +265,9 @@ impl Syncer {
         }
         // A success is recorded after a failure, and otherwise at most once a minute (a watching agent passes often).
         let due = self.last_success_event.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+        if self.summary.complete {
+            self.unreachable_tx.send_replace(false);
+        }
         if self.summary.complete && (self.failing || (self.summary.batches > 0 && due)) {
             self.failing = false;
             self.last_success_event = Some(Instant::now());
@@ -583,6 +596,7 @@ impl Syncer {
             self.store.record_ack(&self.remote_name, Seq(self.acked + 1), Seq(done), &batch_id)?;
             self.acked = done;
             let _ = self.acked_tx.send(done);
+            self.unreachable_tx.send_replace(false);
         }
         Ok(())
     }
