@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterator
 
 from runlog import _runlog
 
+TYPE_CHECKING = False  # not typing's: importing typing would double the import time of runlog
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
+
     from runlog._run import Run
 
 DEFAULT_STORE_FILE = "runlog.db"

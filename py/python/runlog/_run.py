@@ -10,15 +10,18 @@ from __future__ import annotations
 import atexit
 import os
 import sys
-import weakref
-from typing import IO, TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from _weakref import ref as _weakref
 
 from runlog import _runlog
-from runlog._experiment import Experiment, Workspace, open_store
+from runlog._experiment import Experiment, Workspace
 from runlog._runlog import NativeRun
 
+# Not `typing.TYPE_CHECKING`: importing typing would double the import time of runlog.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
     from types import TracebackType
+    from typing import IO, Any
 
 _AZURE_STATUS = {
     "running": "Running",
@@ -29,10 +32,10 @@ _AZURE_STATUS = {
 }
 
 # Runs of this process that the interpreter's exit must end (owned) or flush (attached), in creation order.
-_live: list[weakref.ReferenceType[Run]] = []
+_live: list[_weakref[Run]] = []
 # Runs of this process by id, so that Run(experiment, run_id) of a run this process already has returns that object
 # (two handles of one run in one process would both count automatic steps from the same start).
-_by_id: weakref.WeakValueDictionary[tuple[int, str], Run] = weakref.WeakValueDictionary()
+_by_id: dict[tuple[int, str], _weakref[Run]] = {}
 # The last line of an uncaught exception's traceback, set by the excepthook before atexit runs.
 _uncaught: str | None = None
 _context: Run | None = None
@@ -99,7 +102,7 @@ def _floats(value: Any) -> Any:
         if value.dtype.kind in "biuf":
             return np.ascontiguousarray(value, dtype="<f8").tobytes()
         return value.tolist()
-    if isinstance(value, (str, bytes, Mapping)):
+    if isinstance(value, (str, bytes)) or _is_mapping(value):
         raise TypeError(f"log_list takes an iterable of numbers, not {type(value).__name__}")
     return value
 
@@ -112,9 +115,13 @@ def _column(value: Any) -> Any:
         if value.dtype.kind == "f":
             return np.ascontiguousarray(value, dtype="<f8").tobytes()
         return value.tolist()
-    if isinstance(value, (str, bytes, Mapping)) or not hasattr(value, "__iter__"):
+    if isinstance(value, (str, bytes)) or _is_mapping(value) or not hasattr(value, "__iter__"):
         raise TypeError(f"a table column must be a list or array of values, not {type(value).__name__}")
     return value
+
+
+def _is_mapping(x: Any) -> bool:
+    return isinstance(x, dict) or (hasattr(x, "keys") and hasattr(x, "items") and hasattr(x, "__getitem__"))
 
 
 def _path_arg(what: str, path: Any) -> str:
@@ -146,7 +153,8 @@ class Run(NativeRun):
     def __new__(cls, experiment: Experiment, run_id: str, outputs: str | None = None, **kwargs: Any) -> Run:
         store = experiment._store()
         full = store.resolve_run(run_id)
-        existing = _by_id.get((os.getpid(), full))
+        ref = _by_id.get((os.getpid(), full))
+        existing = ref() if ref is not None else None
         if existing is not None:
             return existing
         return NativeRun.__new__(cls, store, full)
@@ -166,8 +174,8 @@ class Run(NativeRun):
         self._outputs = os.path.abspath(outputs) if outputs else None
         self._children = 0
         self._pid = os.getpid()
-        _live.append(weakref.ref(self))
-        _by_id[(os.getpid(), self.id)] = self
+        _live.append(_weakref(self))
+        _by_id[(os.getpid(), self.id)] = _weakref(self)
         _install_exit_hooks()
 
     @classmethod
@@ -287,7 +295,7 @@ class Run(NativeRun):
 
     def log_table(self, name: str, value: Mapping[str, Iterable[Any]], description: str = "") -> None:
         """Logs a table: a dict of equal-length columns (lists or numpy arrays)."""
-        if not isinstance(value, Mapping):
+        if not _is_mapping(value):
             raise TypeError(f"log_table takes a dict of column lists, not {type(value).__name__}")
         self._log_table(name, [(str(k), _column(v)) for k, v in value.items()], description)
 
@@ -431,7 +439,7 @@ class Run(NativeRun):
         """Sets several tags: a dict, or keys (each tagged with the empty string)."""
         if isinstance(tags, str):
             tags = [tags]
-        items = tags.items() if isinstance(tags, Mapping) else ((k, None) for k in tags)
+        items = tags.items() if _is_mapping(tags) else ((k, None) for k in tags)
         for k, v in items:
             self.tag(k, v)
 
