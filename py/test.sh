@@ -12,9 +12,11 @@ python="${PYTHON:-python3}"
 if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
+# The venv first on PATH: the build backend runs its `maturin`, the tests run its `runlog`.
+export PATH="$venv/bin:$PATH"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$here/requirements-test.txt"
 # maturin builds the extension (release) and installs it with the `runlog` console script.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps --no-build-isolation "$here"
 cd "$here"
 # The tests run from py/ against the installed package, never the source tree (python/ is not on sys.path).
-PATH="$venv/bin:$PATH" "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" tests
+"$venv/bin/python" -m pytest -q -p no:cacheprovider "$@" tests

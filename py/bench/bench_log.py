@@ -125,12 +125,12 @@ def run_peers(venv: str, names: int, steps: int) -> dict[str, dict[str, object]]
     python = os.path.join(venv, "bin", "python")
     out: dict[str, dict[str, object]] = {}
     for peer in ("mlflow", "wandb", "tensorboardX", "trackio", "aim"):
-        steps_for = {"mlflow": max(1, steps // 1000), "aim": max(1, steps // 100)}.get(peer, max(1, steps // 20))
+        steps_for = {"mlflow": max(1, steps // 10_000), "aim": max(1, steps // 100)}.get(peer, max(1, steps // 20))
         with tempfile.TemporaryDirectory() as d:
             p = subprocess.run(
                 [python, os.path.join(HERE, "peers.py"), peer, str(names), str(steps_for), d],
                 capture_output=True, text=True, timeout=1800, cwd=d,
-                env={**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "MLFLOW_TRACKING_URI": f"file:{d}/mlruns"},
+                env={**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"},
             )
         if p.returncode != 0:
             last = (p.stderr.strip().splitlines() or ["failed"])[-1]

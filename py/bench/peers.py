@@ -20,7 +20,7 @@ def main() -> None:
     if peer == "mlflow":
         import mlflow
 
-        mlflow.set_tracking_uri(f"file:{d}/mlruns")
+        mlflow.set_tracking_uri(f"sqlite:///{d}/mlflow.db")  # MLflow 3 default; the file store is refused
         mlflow.start_run()
         t0 = time.perf_counter()
         for step in range(steps):

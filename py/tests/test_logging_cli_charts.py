@@ -154,3 +154,46 @@ def test_charts_that_do_not_fit_their_schema_are_refused(run: runlog.Run, kind, 
     assert "charts/bad.json" not in run.get_file_names()
     run.log("alive", 1.0)
     assert run.get_metrics()["alive"] == 1.0
+
+
+def test_the_web_ui_draws_the_charts(run: runlog.Run, tmp_path: Path) -> None:
+    """`runlog ui` from the package, a real headless Chromium running the page's JavaScript, the drawn DOM read back."""
+    import os
+    import shutil
+    import subprocess
+
+    from conftest import RUNLOG
+
+    chromium = os.environ.get("RUNLOG_CHROMIUM") or shutil.which("chromium")
+    assert chromium, "the UI test needs Chromium (scripts/test-env.sh installs it; or set RUNLOG_CHROMIUM)"
+    run.log_confusion_matrix("cm", CM)
+    run.log_accuracy_table("acc", ACC)
+    run.log_predictions("pred", PRED)
+    run.log_residuals("res", RES)
+    run.complete()
+    server = subprocess.Popen([RUNLOG, "--store", str(run._store.path), "ui", "--listen", "127.0.0.1:0"],
+                              stdout=subprocess.PIPE, text=True, env=clean_env())
+    try:
+        assert server.stdout is not None
+        url = next(w for w in server.stdout.readline().split() if w.startswith("http://")).rstrip("/")
+        dom = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={tmp_path / 'chrome'}",
+             "--virtual-time-budget=15000", "--dump-dom", f"{url}/runs/{run.id}"],
+            capture_output=True, text=True, timeout=120,
+        ).stdout
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert 'id="azure-charts"' in dom, dom[:2000]
+    # The confusion matrix as a heat map: 3 x 3 cells, the largest one darkest.
+    assert dom.count('class="heatmap"') == 1
+    assert 'style="background: rgba(47, 111, 222, 1.000); color: #fff" data-value="5"' in dom
+    assert 'style="background: rgba(47, 111, 222, 0.000); color: inherit" data-value="0"' in dom
+    assert dom.count("data-value=") == 9
+    # Residuals as a histogram, ROC curves for the accuracy table, predicted vs true with error bars.
+    assert 'data-count="4"' in dom and 'data-count="6"' in dom
+    assert dom.count("<polyline") >= 3
+    for name in ("cm", "acc", "pred", "res"):
+        assert f'data-chart="{name}"' in dom
+    assert "cannot draw" not in dom
+    assert "<main id=\"main\">null" not in dom and ">null<" not in dom
