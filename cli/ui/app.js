@@ -67,7 +67,7 @@ function fmtTick(v) {
   return fmtNum(v);
 }
 function statusBadge(s) { return el("span", { class: "status " + s }, s); }
-function setMain(...kids) { const m = document.getElementById("main"); m.replaceChildren(...kids); }
+function setMain(...kids) { const m = document.getElementById("main"); m.replaceChildren(...kids.filter((k) => k !== null && k !== undefined)); }
 function errorPage(title, message) {
   document.title = title + " – runlog";
   setMain(el("div", { class: "error-page", id: "error" },
@@ -416,6 +416,104 @@ async function runsPage() {
 }
 
 // ---------- run page ----------
+// ---------- Azure's chart files (charts/<name>.json, written by the Python package's log_confusion_matrix & co.) ----
+// Each is {schema_type, schema_version, data} in Azure ML's schema; drawn as Azure draws it: the confusion matrix as
+// a heat map, the accuracy table as ROC curves, predictions as predicted-vs-true with error bars, residuals as a
+// histogram. What was drawn is published in window.runlogCharts["chart:" + name].
+const SVGNS = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, ...kids) {
+  const e = document.createElementNS(SVGNS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const k of kids) e.append(k instanceof Node ? k : document.createTextNode(String(k)));
+  return e;
+}
+// A plot frame of W x H with axes for [x0, x1] x [y0, y1]; returns the root and the data -> pixel mappings.
+function frame(x0, x1, y0, y1, xLabel, yLabel) {
+  const W = 360, H = 240, L = 44, R = 10, T = 10, B = 34;
+  const sx = (x) => L + (x - x0) / ((x1 - x0) || 1) * (W - L - R);
+  const sy = (y) => H - B - (y - y0) / ((y1 - y0) || 1) * (H - T - B);
+  const root = svg("svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H, class: "chartsvg" });
+  root.append(svg("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, stroke: "#999" }),
+    svg("line", { x1: L, y1: T, x2: L, y2: H - B, stroke: "#999" }),
+    svg("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle", class: "axis" }, xLabel),
+    svg("text", { x: 12, y: (T + H - B) / 2, "text-anchor": "middle", class: "axis", transform: `rotate(-90 12 ${(T + H - B) / 2})` }, yLabel));
+  for (const [v, x] of [[x0, sx(x0)], [x1, sx(x1)]]) root.append(svg("text", { x, y: H - B + 12, "text-anchor": "middle", class: "tick" }, fmtTick(v)));
+  for (const [v, y] of [[y0, sy(y0)], [y1, sy(y1)]]) root.append(svg("text", { x: L - 4, y: y + 4, "text-anchor": "end", class: "tick" }, fmtTick(v)));
+  return { root, sx, sy };
+}
+function confusionMatrix(d) {
+  const m = d.matrix, labels = d.class_labels.map(String);
+  const max = Math.max(1, ...m.flat());
+  const head = el("tr", {}, el("th", { class: "dim" }, "true \\ predicted"), ...labels.map((l) => el("th", {}, l)));
+  const rows = m.map((row, i) => el("tr", {}, el("th", {}, labels[i]), ...row.map((v) => {
+    const a = v / max;
+    return el("td", { class: "num", style: `background: rgba(47, 111, 222, ${a.toFixed(3)}); color: ${a > 0.55 ? "#fff" : "inherit"}`, "data-value": String(v) }, fmtNum(v));
+  })));
+  return { node: el("table", { class: "heatmap" }, el("tbody", {}, head, ...rows)), drawn: { labels, matrix: m } };
+}
+function rocCurves(d) {
+  const f = frame(0, 1, 0, 1, "false positive rate", "true positive rate");
+  f.root.append(svg("line", { x1: f.sx(0), y1: f.sy(0), x2: f.sx(1), y2: f.sy(1), stroke: "#bbb", "stroke-dasharray": "4 3" }));
+  const curves = d.probability_tables.map((perClass, c) => {
+    const pts = perClass.map(([tp, fp, tn, fn]) => [fp / ((fp + tn) || 1), tp / ((tp + fn) || 1)]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    f.root.append(svg("polyline", { fill: "none", stroke: COLORS[c % COLORS.length], "stroke-width": 2, points: pts.map(([x, y]) => `${f.sx(x)},${f.sy(y)}`).join(" ") }));
+    return { label: String(d.class_labels[c]), points: pts };
+  });
+  const legend = el("div", { class: "legend" }, ...curves.map((c, i) => el("span", { style: `color: ${COLORS[i % COLORS.length]}` }, "■ " + c.label + " ")));
+  return { node: el("div", {}, f.root, legend), drawn: { curves } };
+}
+function predictions(d) {
+  const e = d.bin_edges, centers = e.slice(1).map((hi, i) => (e[i] + hi) / 2);
+  if (Array.isArray(d.bin_averages[0])) {  // classification: one calibration line per class
+    const f = frame(e[0], e[e.length - 1], 0, 1, "predicted probability", "fraction of positives");
+    const lines = d.bin_averages.map((avgs, c) => {
+      const pts = avgs.map((y, i) => [centers[i], y]);
+      f.root.append(svg("polyline", { fill: "none", stroke: COLORS[c % COLORS.length], "stroke-width": 2, points: pts.map(([x, y]) => `${f.sx(x)},${f.sy(y)}`).join(" ") }));
+      return { label: String(d.class_labels[c]), points: pts };
+    });
+    return { node: f.root, drawn: { lines } };
+  }
+  const lo = Math.min(e[0], ...d.bin_averages.map((a, i) => a - d.bin_errors[i]));
+  const hi = Math.max(e[e.length - 1], ...d.bin_averages.map((a, i) => a + d.bin_errors[i]));
+  const f = frame(e[0], e[e.length - 1], lo, hi, "true value (bin)", "mean predicted value");
+  f.root.append(svg("line", { x1: f.sx(e[0]), y1: f.sy(e[0]), x2: f.sx(e[e.length - 1]), y2: f.sy(e[e.length - 1]), stroke: "#bbb", "stroke-dasharray": "4 3" }));
+  const pts = d.bin_averages.map((y, i) => [centers[i], y, d.bin_errors[i]]);
+  for (const [x, y, err] of pts) f.root.append(svg("line", { x1: f.sx(x), y1: f.sy(y - err), x2: f.sx(x), y2: f.sy(y + err), stroke: COLORS[1] }));
+  f.root.append(svg("polyline", { fill: "none", stroke: COLORS[0], "stroke-width": 2, points: pts.map(([x, y]) => `${f.sx(x)},${f.sy(y)}`).join(" ") }));
+  return { node: f.root, drawn: { points: pts } };
+}
+function histogram(d, xLabel) {
+  const e = d.bin_edges, counts = d.bin_counts;
+  const f = frame(e[0], e[e.length - 1], 0, Math.max(1, ...counts), xLabel, "count");
+  counts.forEach((n, i) => f.root.append(svg("rect", { x: f.sx(e[i]) + 0.5, y: f.sy(n), width: Math.max(1, f.sx(e[i + 1]) - f.sx(e[i]) - 1), height: f.sy(0) - f.sy(n), fill: COLORS[0], "data-count": String(n) })));
+  return { node: f.root, drawn: { edges: e, counts } };
+}
+const CHART_DRAWERS = {
+  confusion_matrix: (d) => confusionMatrix(d),
+  accuracy_table: (d) => rocCurves(d),
+  predictions: (d) => predictions(d),
+  residuals: (d) => histogram(d, "residual"),
+};
+async function chartFileCards(files) {
+  const latest = new Map();
+  for (const f of files) { const m = /^charts\/(.+)\.json$/.exec(f.name); if (m) latest.set(m[1], f); }
+  return Promise.all([...latest].map(async ([name, f]) => {
+    const card = el("div", { class: "card", "data-chart": name }, el("h3", {}, name));
+    try {
+      const r = await fetch(BASE + "/api/blob/" + f.hash, { cache: "no-store", credentials: "same-origin" });
+      const chart = await r.json();
+      const draw = CHART_DRAWERS[chart.schema_type];
+      if (!draw) throw new Error("unknown chart type " + chart.schema_type);
+      const { node, drawn } = draw(chart.data);
+      window.runlogCharts["chart:" + name] = { type: chart.schema_type, ...drawn };
+      card.append(el("div", { class: "dim" }, chart.schema_type.replace("_", " ") + " · schema " + chart.schema_version), node);
+    } catch (e) {
+      card.append(el("p", { class: "dim" }, "cannot draw: " + e.message));
+    }
+    return card;
+  }));
+}
+
 async function runPage(spec) {
   let data;
   try { data = await api("/api/run?" + q({ run: spec })); }
@@ -454,6 +552,7 @@ async function runPage(spec) {
       run.parent ? el("a", { href: BASE + "/runs/" + run.parent }, "parent run") : null,
       el("a", { href: BASE + "/compare?" + q({ runs: run.id }) }, "compare…")));
   const gallery = el("div", { class: "grid gallery", id: "gallery" });
+  const chartGrid = el("div", { class: "grid", id: "azure-charts" }, ...(await chartFileCards(data.files)));
   const logs = el("pre", { class: "log", id: "logs" });
   const children = data.children.length ? el("div", { class: "card" }, el("h3", {}, "Child runs"),
     el("table", {}, el("tbody", {}, ...data.children.map((c) => el("tr", {}, el("td", {}, el("a", { href: BASE + "/runs/" + c.id }, c.name)), el("td", {}, statusBadge(c.status))))))) : null;
@@ -464,6 +563,7 @@ async function runPage(spec) {
     chartCards.length ? chartControls(charts) : null,
     chartCards.length ? el("div", { class: "grid", id: "charts" }, ...chartCards) : el("p", { class: "dim" }, "No metrics logged."),
     el("h2", {}, "Images"), gallery,
+    chartGrid.childElementCount ? el("h2", {}, "Charts") : null, chartGrid,
     el("h2", {}, "Params, tags, properties"),
     el("div", { class: "cols" }, kv("Params", run.params), kv("Tags", run.tags), kv("Properties", run.properties), children, files, texts),
     el("h2", {}, "Log"), logs);

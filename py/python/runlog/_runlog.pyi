@@ -1,0 +1,97 @@
+"""Type stubs of the compiled module ``runlog._runlog`` (the Rust binding). Use the public names of ``runlog``."""
+
+import os
+from typing import Any, Iterable
+
+__version__: str
+
+class RunlogError(Exception):
+    """An error of the runlog store that no built-in exception fits."""
+
+class NotFoundError(LookupError):
+    """A run, metric, file or blob that does not exist."""
+
+class StoreError(OSError):
+    """The store file cannot be used: unreadable, not a runlog store, newer, or its writer failed."""
+
+class ForkedProcessError(RuntimeError):
+    """A handle opened before fork() was used in the forked child."""
+
+def cli_main(argv: list[str]) -> int:
+    """Runs the ``runlog`` command line (``argv[0]`` is the program name) and returns its exit code."""
+
+def _after_fork_in_child() -> None:
+    """Marks every existing handle as belonging to the parent (registered with ``os.register_at_fork``)."""
+
+class Store:
+    """An open store file (the writer of this process, shared by all handles, and a reader)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None: ...
+    @property
+    def path(self) -> str:
+        """The absolute path of the store file."""
+    def flush(self) -> None:
+        """Waits until everything logged by this process into the store is committed."""
+    def resolve_run(self, spec: str) -> str:
+        """The full id of the run named by an id, an unambiguous id prefix, or ``experiment/name``."""
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run, oldest first."""
+    def run_info(self, run_id: str) -> dict[str, Any]:
+        """One run: id, experiment, name, parent, status, reason, started_at, ended_at, params, tags, properties."""
+    def children(self, run_id: str) -> list[dict[str, Any]]:
+        """The child runs of a run."""
+    def metrics(self, run_id: str) -> list[tuple[str, str, int, str | None]]:
+        """``(name, kind, count, description)`` per metric name; kind: scalar, row, table, image or text."""
+    def series(self, run_id: str, name: str) -> tuple[list[int], list[float], list[int]]:
+        """A scalar series in step order: steps, values, timestamps (ms)."""
+    def rows(self, run_id: str, name: str) -> list[list[tuple[str, Any]]]:
+        """The rows of a row metric."""
+    def tables(self, run_id: str, name: str) -> list[list[tuple[str, list[Any]]]]:
+        """The tables logged under a name."""
+    def images(self, run_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        """The images of a run (of one name, or all)."""
+    def files(self, run_id: str) -> list[tuple[str, str, int, int]]:
+        """``(name, hash, size, timestamp_ms)`` of each uploaded file, oldest first."""
+    def texts(self, run_id: str, name: str | None = None) -> list[tuple[str, int | None, str]]:
+        """``(name, step, text)`` of each string metric."""
+    def log_lines(self, run_id: str, stream: str | None = None) -> list[tuple[str, str, str, str]]:
+        """``(stream, level, target, message)`` of each log line."""
+    def blob(self, hash: str) -> bytes:
+        """The bytes of a file or image by content hash."""
+
+class NativeRun:
+    """The compiled half of ``runlog.Run``."""
+
+    def __new__(
+        cls,
+        store: Store,
+        run_id: str | None = None,
+        experiment: str | None = None,
+        name: str | None = None,
+        parent: NativeRun | None = None,
+    ) -> Any: ...
+    def log(self, name: str, value: float | int | bool | str | Any, description: str = "", step: int | None = None) -> None:
+        """Logs one value: a number as the next point of the series ``name`` (at ``step`` if given), a str as a
+        string metric. One call into Rust; nothing is allocated after a name's first use."""
+    @property
+    def id(self) -> str:
+        """The run's id (32 hex digits)."""
+    @property
+    def _name(self) -> str: ...
+    @property
+    def _experiment_name(self) -> str: ...
+    @property
+    def _store(self) -> Store: ...
+    def _log_list(self, name: str, values: bytes | Iterable[Any], description: str = "") -> None: ...
+    def _log_row(self, name: str, columns: list[tuple[str, Any]], description: str = "") -> None: ...
+    def _log_table(self, name: str, columns: list[tuple[str, Any]], description: str = "") -> None: ...
+    def _log_image(self, name: str, image: bytes | str, description: str = "") -> None: ...
+    def _log_line(self, stream: str, level: str, target: str, message: str) -> None: ...
+    def _describe(self, name: str, description: str) -> None: ...
+    def _set_tag(self, key: str, value: str) -> None: ...
+    def _add_property(self, key: str, value: str) -> None: ...
+    def _upload_file(self, name: str, path: str) -> None: ...
+    def _upload_bytes(self, name: str, data: bytes) -> None: ...
+    def _end(self, status: str, reason: str | None = None) -> None: ...
+    def _flush(self) -> None: ...
+    def _make_active(self) -> None: ...
