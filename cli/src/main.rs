@@ -7,6 +7,7 @@
 mod args;
 mod cmd;
 mod common;
+mod filter;
 mod ui;
 
 use clap::Parser;

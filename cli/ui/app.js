@@ -24,7 +24,7 @@ async function api(path) {
   const r = await fetch(BASE + path, { cache: "no-store", credentials: "same-origin" });
   let body = null;
   try { body = await r.json(); } catch (_) { body = null; }
-  if (!r.ok) throw new Error((body && body.error) || ("HTTP " + r.status));
+  if (!r.ok) { const e = new Error((body && body.error) || ("HTTP " + r.status)); e.body = body; throw e; }
   return body;
 }
 function q(params) {
@@ -351,67 +351,179 @@ function chartCard(title, chart, extra, description) {
 }
 
 // ---------- runs table ----------
+// The table is filtered and sorted on the server (/api/runs?filter=&sort=, MLflow's search syntax, the same code as
+// `runlog ls --filter --sort`), which also places every child run right under its parent; children are folded under
+// a toggle by default. Filter, sort, chosen columns and unfolded runs live in the address (?filter=&sort=&cols=&open=).
+// The quick text box, the experiment and status selects narrow what came back, in the page.
+const SORT_KEYS = { name: "attributes.name", experiment: "attributes.experiment", status: "attributes.status", started_at: "attributes.start_time", duration_ms: "attributes.duration" };
+function keyOf(col) {
+  // A column id ("m:loss", "p:lr", "t:stage", or an attribute) as a search key with the name backticked.
+  const tick = (n) => "`" + n.replace(/`/g, "") + "`";
+  if (col.startsWith("m:")) return "metrics." + tick(col.slice(2));
+  if (col.startsWith("p:")) return "params." + tick(col.slice(2));
+  if (col.startsWith("t:")) return "tags." + tick(col.slice(2));
+  return SORT_KEYS[col] || col;
+}
+function caretLine(expr, column) {
+  return expr + "\n" + " ".repeat(Math.max(0, column - 1)) + "^";
+}
 async function runsPage() {
   document.title = "runs – runlog";
-  let runs = await api("/api/runs");
-  const state = { sort: "started_at", dir: -1, text: "", status: "", experiment: "" };
+  const url = new URLSearchParams(location.search);
+  const state = {
+    filter: url.get("filter") || "", sortCol: url.get("sort_col") || "started_at", dir: url.get("dir") === "asc" ? 1 : -1,
+    text: "", status: "", experiment: url.get("experiment") || "",
+    cols: url.get("cols") ? url.get("cols").split(",").filter(Boolean) : null,
+    open: new Set((url.get("open") || "").split(",").filter(Boolean)),
+  };
+  let runs = [];
   const selected = new Set();
-  const counts = {};
-  for (const r of runs) for (const m of Object.keys(r.metrics || {})) counts[m] = (counts[m] || 0) + 1;
-  const metricCols = Object.keys(counts).sort((a, b) => counts[b] - counts[a] || a.localeCompare(b)).slice(0, 5);
-  const cols = [
-    ["name", "Name"], ["experiment", "Experiment"], ["status", "Status"], ["started_at", "Started"], ["duration_ms", "Duration"],
-    ...metricCols.map((m) => ["m:" + m, m]),
-  ];
+  const saveUrl = () => {
+    const p = {};
+    if (state.filter) p.filter = state.filter;
+    if (state.sortCol !== "started_at") p.sort_col = state.sortCol;
+    if (state.dir > 0) p.dir = "asc";
+    if (state.cols) p.cols = state.cols.join(",");
+    if (state.open.size) p.open = [...state.open].join(",");
+    if (state.experiment) p.experiment = state.experiment;
+    const s = q(p);
+    history.replaceState(null, "", BASE + "/" + (s ? "?" + s : ""));
+  };
+  const search = el("input", { type: "text", id: "search", placeholder: "search: metrics.loss < 0.3 and params.lr = '0.01'", spellcheck: "false", style: "min-width:28em" });
+  search.value = state.filter;
+  const searchError = el("pre", { id: "search-error", class: "search-error", style: "display:none" });
   const text = el("input", { type: "text", placeholder: "filter: name, experiment, id, tag", id: "filter" });
   const status = el("select", { id: "status-filter" }, el("option", { value: "" }, "any status"), ...["running", "completed", "failed", "cancelled", "crashed"].map((s) => el("option", { value: s }, s)));
-  const exps = [...new Set(runs.map((r) => r.experiment))].sort();
-  const exp = el("select", { id: "experiment-filter" }, el("option", { value: "" }, "all experiments"), ...exps.map((e) => el("option", { value: e }, e)));
+  const exp = el("select", { id: "experiment-filter" }, el("option", { value: "" }, "all experiments"));
   const compare = el("button", { id: "compare", disabled: "" }, "Compare selected");
   compare.addEventListener("click", () => { location.href = BASE + "/compare?" + q({ runs: [...selected].join(",") }); });
+  const expLink = el("a", { id: "experiment-link", style: "display:none" }, "experiment page →");
+  const expandAll = el("button", { id: "expand-all" }, "Unfold all");
+  const colsBox = el("details", { id: "columns", class: "columns" }, el("summary", {}, "Columns"));
   const tbody = el("tbody", {});
   const thead = el("thead", {});
-  const value = (r, key) => key.startsWith("m:") ? (r.metrics[key.slice(2)] || {}).last : r[key];
-  const renderHead = () => thead.replaceChildren(el("tr", {}, el("th", {}, ""), ...cols.map(([k, label]) => {
-    const th = el("th", { class: k.startsWith("m:") || k === "duration_ms" ? "num" : "", "data-key": k }, label + (state.sort === k ? (state.dir > 0 ? " ▲" : " ▼") : ""));
-    th.addEventListener("click", () => { if (state.sort === k) state.dir = -state.dir; else { state.sort = k; state.dir = 1; } render(); });
+  const count = el("span", { class: "dim", id: "count" });
+  let metricCols = [];
+  let allCols = [];
+  const value = (r, key) => key.startsWith("m:") ? (r.metrics[key.slice(2)] || {}).last
+    : key.startsWith("p:") ? r.params[key.slice(2)] : key.startsWith("t:") ? r.tags[key.slice(2)] : r[key];
+  const chosen = () => state.cols || metricCols;
+  const cols = () => [
+    ["name", "Name"], ["experiment", "Experiment"], ["status", "Status"], ["started_at", "Started"], ["duration_ms", "Duration"],
+    ...chosen().map((c) => [c, c.startsWith("m:") ? c.slice(2) : c.startsWith("p:") ? "params." + c.slice(2) : "tags." + c.slice(2)]),
+  ];
+  const renderHead = () => thead.replaceChildren(el("tr", {}, el("th", {}, ""), ...cols().map(([k, label]) => {
+    const numeric = k.startsWith("m:") || k.startsWith("p:") || k === "duration_ms";
+    const th = el("th", { class: numeric ? "num" : "", "data-key": k }, label + (state.sortCol === k ? (state.dir > 0 ? " ▲" : " ▼") : ""));
+    th.addEventListener("click", () => { if (state.sortCol === k) state.dir = -state.dir; else { state.sortCol = k; state.dir = 1; } load(); });
     return th;
   })));
+  const renderColumns = () => {
+    const boxes = allCols.map((c) => {
+      const b = el("input", { type: "checkbox", "data-col": c });
+      b.checked = chosen().includes(c);
+      b.addEventListener("change", () => {
+        const now = chosen().filter((x) => x !== c);
+        if (b.checked) now.push(c);
+        state.cols = now; saveUrl(); render();
+      });
+      return el("label", {}, b, " " + (c.startsWith("m:") ? "metrics." : c.startsWith("p:") ? "params." : "tags.") + c.slice(2));
+    });
+    colsBox.replaceChildren(el("summary", {}, "Columns"), el("div", { class: "colgrid" }, ...boxes));
+  };
   const render = () => {
     renderHead();
     const t = state.text.toLowerCase();
-    const shown = runs.filter((r) => (!state.status || r.status === state.status) && (!state.experiment || r.experiment === state.experiment) &&
-      (!t || [r.name, r.experiment, r.id, ...Object.entries(r.tags).map(([k, v]) => k + "=" + v)].some((s) => s.toLowerCase().includes(t))));
-    shown.sort((a, b) => {
-      const x = value(a, state.sort), y = value(b, state.sort);
-      if (x === y) return 0;
-      if (x === undefined || x === null) return 1;
-      if (y === undefined || y === null) return -1;
-      return (x < y ? -1 : 1) * state.dir;
-    });
-    tbody.replaceChildren(...shown.map((r) => {
+    const direct = (r) => (!state.status || r.status === state.status) && (!state.experiment || r.experiment === state.experiment) &&
+      (!t || [r.name, r.experiment, r.id, ...Object.entries(r.tags).map(([k, v]) => k + "=" + v)].some((s) => s.toLowerCase().includes(t)));
+    // The server sends runs in tree order with depths; a run is hidden while any shown ancestor is folded.
+    const rows = [];
+    const path = []; // open state of the ancestors of the current position: [{depth, open}]
+    let shownCount = 0;
+    for (const r of runs) {
+      while (path.length && path[path.length - 1].depth >= r.depth) path.pop();
+      const hidden = path.some((p) => !p.open);
+      const isOpen = state.open.has(r.id);
+      path.push({ depth: r.depth, open: isOpen });
+      if (!direct(r)) continue;
+      shownCount += 1;
+      if (hidden) continue;
       const box = el("input", { type: "checkbox", "data-run": r.id });
       box.checked = selected.has(r.id);
       box.addEventListener("change", () => { if (box.checked) selected.add(r.id); else selected.delete(r.id); compare.disabled = selected.size < 2; });
-      return el("tr", { "data-run": r.id }, el("td", {}, box),
-        el("td", {}, r.parent ? "└ " : "", el("a", { href: BASE + "/runs/" + r.id }, r.name)),
-        el("td", {}, r.experiment), el("td", {}, statusBadge(r.status)), el("td", {}, fmtTime(r.started_at)),
+      const fold = r.children ? el("button", { class: "fold", "data-fold": r.id, title: (isOpen ? "fold " : "unfold ") + r.children + " child runs" },
+        (isOpen ? "▾ " : "▸ ") + r.children) : null;
+      if (fold) fold.addEventListener("click", () => { if (state.open.has(r.id)) state.open.delete(r.id); else state.open.add(r.id); saveUrl(); render(); });
+      rows.push(el("tr", { "data-run": r.id, "data-depth": String(r.depth), "data-parent": r.parent || "" }, el("td", {}, box),
+        el("td", { style: "padding-left:" + (9 + 18 * r.depth) + "px" }, r.depth ? "└ " : "", el("a", { href: BASE + "/runs/" + r.id }, r.name), fold ? " " : null, fold),
+        el("td", {}, el("a", { href: BASE + "/experiments/" + encodeURIComponent(r.experiment), class: "plain" }, r.experiment)),
+        el("td", {}, statusBadge(r.status)), el("td", {}, fmtTime(r.started_at)),
         el("td", { class: "num" }, fmtDur(r.duration_ms)),
-        ...metricCols.map((m) => el("td", { class: "num" }, fmtNum((r.metrics[m] || {}).last))));
-    }));
-    count.textContent = shown.length + " of " + runs.length + " runs";
+        ...chosen().map((c) => el("td", { class: "num" }, fmtNum(value(r, c))))));
+    }
+    tbody.replaceChildren(...rows);
+    count.textContent = shownCount + " of " + total + " runs" + (rows.length < shownCount ? " (" + (shownCount - rows.length) + " folded)" : "");
+    expLink.style.display = state.experiment ? "" : "none";
+    expLink.href = BASE + "/experiments/" + encodeURIComponent(state.experiment);
   };
-  const count = el("span", { class: "dim" });
+  let total = 0;
+  let seq = 0;
+  const load = async () => {
+    const mine = ++seq;
+    const sort = keyOf(state.sortCol) + (state.dir < 0 ? " DESC" : "");
+    saveUrl();
+    try {
+      const got = await api("/api/runs?" + q({ filter: state.filter, sort }));
+      if (mine !== seq) return;
+      runs = got;
+      searchError.style.display = "none";
+      search.classList.remove("bad");
+    } catch (e) {
+      if (mine !== seq) return;
+      searchError.textContent = e.message + "\n" + (e.body && e.body.field === "filter" && e.body.column ? caretLine(state.filter, e.body.column) : "");
+      searchError.style.display = "block";
+      search.classList.add("bad");
+      runs = [];
+    }
+    render();
+    document.body.dataset.loaded = String(mine);
+  };
+  // The full list once, for the experiment picker, the column choices and the count.
+  const everything = await api("/api/runs");
+  total = everything.length;
+  const counts = {};
+  const params = new Set(), tags = new Set();
+  for (const r of everything) {
+    for (const m of Object.keys(r.metrics || {})) counts[m] = (counts[m] || 0) + 1;
+    for (const p of Object.keys(r.params || {})) params.add(p);
+    for (const t of Object.keys(r.tags || {})) tags.add(t);
+  }
+  const metricNames = Object.keys(counts).sort((a, b) => counts[b] - counts[a] || a.localeCompare(b));
+  metricCols = metricNames.slice(0, 5).map((m) => "m:" + m);
+  allCols = [...metricNames.map((m) => "m:" + m), ...[...params].sort().map((p) => "p:" + p), ...[...tags].sort().map((t) => "t:" + t)];
+  for (const e of [...new Set(everything.map((r) => r.experiment))].sort()) exp.append(el("option", { value: e }, e));
+  exp.value = state.experiment;
+  renderColumns();
+  let typing = null;
+  search.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { state.filter = search.value; load(); }, 250); });
+  search.addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(typing); state.filter = search.value; load(); } });
   text.addEventListener("input", () => { state.text = text.value; render(); });
   status.addEventListener("change", () => { state.status = status.value; render(); });
-  exp.addEventListener("change", () => { state.experiment = exp.value; render(); });
-  setMain(el("h1", {}, "Runs"), el("div", { class: "toolbar" }, text, exp, status, compare, count),
-    runs.length ? el("table", { id: "runs" }, thead, tbody) : el("p", { class: "dim" }, "No runs in this store yet."));
-  render();
+  exp.addEventListener("change", () => { state.experiment = exp.value; saveUrl(); render(); });
+  expandAll.addEventListener("click", () => {
+    const all = runs.filter((r) => r.children).map((r) => r.id);
+    if (all.every((id) => state.open.has(id))) state.open.clear(); else all.forEach((id) => state.open.add(id));
+    saveUrl(); render();
+  });
+  setMain(el("h1", {}, "Runs"), el("div", { class: "toolbar" }, search, el("a", { href: "#", class: "dim", title: "metrics.X, params.X, tags.X, attributes.status|name|experiment|start_time|duration; = != < <= > >= like ilike in; joined by and" }, "syntax?")),
+    searchError,
+    el("div", { class: "toolbar" }, text, exp, status, compare, expandAll, colsBox, expLink, count),
+    total ? el("table", { id: "runs" }, thead, tbody) : el("p", { class: "dim" }, "No runs in this store yet."));
+  await load();
   markReady();
   setInterval(async () => {
     if (!runs.some((r) => r.status === "running")) return;
-    try { runs = await api("/api/runs"); render(); } catch (_) { /* keep the last good view */ }
+    try { await load(); } catch (_) { /* keep the last good view */ }
   }, 3000);
 }
 

@@ -8,7 +8,9 @@
 //!
 //! API (all GET, JSON unless noted; names and runs are query parameters because both may contain `/`):
 //! - `/api/info`: `{"source": "..."}`
-//! - `/api/runs`: runs as `runlog ls --json` prints them
+//! - `/api/runs[?filter=EXPR][&sort=KEYS]`: runs as `runlog ls --json --filter EXPR --sort KEYS` prints them (the
+//!   same [`crate::filter`] code), each with `depth` (0 at the top, 1 under a shown parent, ...) and `children` (how
+//!   many shown runs sit right under it); a bad expression is a 400 `{"error", "column", "field"}`
 //! - `/api/run?run=SPEC`: `{"run": {...}, "metrics": [...], "children": [...], "files": [...], "texts": [...]}`
 //! - `/api/series?run=ID&name=N[&from=S&to=S][&points=N]`: `{"name", "count", "step_min", "step_max",
 //!   "downsampled", "points": [[step, value|null], ...]}`
@@ -168,14 +170,53 @@ async fn api_info(Extension(src): Extension<Src>) -> ApiResult {
     Ok(json_response(json!({ "source": d })))
 }
 
-async fn api_runs(Extension(src): Extension<Src>) -> ApiResult {
-    let v = blocking(&src, |s| {
+#[derive(Debug, Deserialize)]
+struct RunsQ {
+    filter: Option<String>,
+    sort: Option<String>,
+}
+
+/// A bad filter or sort: 400 with the message and the column, so the page can point at it.
+fn filter_error(what: &str, e: crate::filter::FilterError) -> Response {
+    let body = json!({ "error": format!("{what} {e}"), "column": e.column, "field": what });
+    (StatusCode::BAD_REQUEST, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+async fn api_runs(Extension(src): Extension<Src>, Query(q): Query<RunsQ>) -> ApiResult {
+    let filter = match crate::filter::Filter::parse(q.filter.as_deref().unwrap_or("")) {
+        Ok(f) => f,
+        Err(e) => return Ok(filter_error("filter", e)),
+    };
+    let sort = match crate::filter::parse_sort(q.sort.as_deref().unwrap_or("")) {
+        Ok(s) => s,
+        Err(e) => return Ok(filter_error("sort", e)),
+    };
+    let v = blocking(&src, move |s| {
         let runs = s.runs()?;
         let mut all = s.summaries()?;
-        Ok(runs.iter().map(|r| crate::cmd::ls::ls_json(r, &all.remove(&r.id).unwrap_or_default())).collect())
+        let summaries: Vec<Vec<runlog_core::MetricSummary>> =
+            runs.iter().map(|r| all.remove(&r.id).unwrap_or_default()).collect();
+        let refs: Vec<&[runlog_core::MetricSummary]> = summaries.iter().map(Vec::as_slice).collect();
+        let placed = crate::filter::arrange(&runs, &refs, &filter, &sort);
+        let mut kids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for p in &placed {
+            if let Some(parent) = &runs[p.index].parent {
+                *kids.entry(parent.as_str()).or_default() += 1;
+            }
+        }
+        Ok(placed
+            .iter()
+            .map(|p| {
+                let r = &runs[p.index];
+                let mut v = crate::cmd::ls::ls_json(r, &summaries[p.index]);
+                v["depth"] = p.depth.into();
+                v["children"] = kids.get(r.id.as_str()).copied().unwrap_or(0).into();
+                v
+            })
+            .collect::<Vec<Json>>())
     })
     .await?;
-    Ok(json_response(v))
+    Ok(json_response(Json::Array(v)))
 }
 
 #[derive(Debug, Deserialize)]
