@@ -147,6 +147,10 @@ class Chart {
   }
   bounds() {
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (const s of this.series) for (const [x, lo, hi] of (s.band || [])) {
+      if (this.view && (x < this.view[0] || x > this.view[1])) continue;
+      for (const y of [lo, hi]) if (y !== null && isFinite(y) && !(this.logY && y <= 0)) { if (y < y0) y0 = y; if (y > y1) y1 = y; }
+    }
     for (const s of this.series) for (const [x, y] of s.points) {
       if (x < x0) x0 = x; if (x > x1) x1 = x;
       if (this.view && (x < this.view[0] || x > this.view[1])) continue;
@@ -213,6 +217,16 @@ class Chart {
     }
     g.strokeStyle = "#c8ccd5"; g.strokeRect(L.l, L.t, pw, ph);
     g.save(); g.beginPath(); g.rect(L.l, L.t, pw, ph); g.clip();
+    // Bands (min/max of a group) under the lines, translucent in the series' colour.
+    for (const s of this.series) {
+      const band = (s.band || []).filter(([, lo, hi]) => lo !== null && hi !== null && isFinite(lo) && isFinite(hi) && !(this.logY && lo <= 0));
+      if (band.length < 2) continue;
+      g.globalAlpha = 0.15; g.fillStyle = s.color; g.beginPath();
+      band.forEach(([x, , hi], i) => { if (i) g.lineTo(X(x), Y(hi)); else g.moveTo(X(x), Y(hi)); });
+      for (let i = band.length - 1; i >= 0; i--) g.lineTo(X(band[i][0]), Y(band[i][1]));
+      g.closePath(); g.fill();
+    }
+    g.globalAlpha = 1;
     for (const s of this.series) {
       const smoothed = this.smooth(s.points);
       const layers = this.smoothing > 0 ? [[s.points, 0.25], [smoothed, 1]] : [[s.points, 1]];
@@ -367,12 +381,13 @@ function keyOf(col) {
 function caretLine(expr, column) {
   return expr + "\n" + " ".repeat(Math.max(0, column - 1)) + "^";
 }
-async function runsPage() {
-  document.title = "runs – runlog";
+async function runsPage(experiment) {
+  document.title = experiment ? experiment + " – runlog" : "runs – runlog";
+  const sweep = experiment ? sweepPanel(experiment) : null;
   const url = new URLSearchParams(location.search);
   const state = {
     filter: url.get("filter") || "", sortCol: url.get("sort_col") || "started_at", dir: url.get("dir") === "asc" ? 1 : -1,
-    text: "", status: "", experiment: url.get("experiment") || "",
+    text: "", status: "", experiment: experiment || url.get("experiment") || "",
     cols: url.get("cols") ? url.get("cols").split(",").filter(Boolean) : null,
     open: new Set((url.get("open") || "").split(",").filter(Boolean)),
   };
@@ -385,9 +400,9 @@ async function runsPage() {
     if (state.dir > 0) p.dir = "asc";
     if (state.cols) p.cols = state.cols.join(",");
     if (state.open.size) p.open = [...state.open].join(",");
-    if (state.experiment) p.experiment = state.experiment;
+    if (state.experiment && !experiment) p.experiment = state.experiment;
     const s = q(p);
-    history.replaceState(null, "", BASE + "/" + (s ? "?" + s : ""));
+    history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
   };
   const search = el("input", { type: "text", id: "search", placeholder: "search: metrics.loss < 0.3 and params.lr = '0.01'", spellcheck: "false", style: "min-width:28em" });
   search.value = state.filter;
@@ -473,7 +488,7 @@ async function runsPage() {
     const sort = keyOf(state.sortCol) + (state.dir < 0 ? " DESC" : "");
     saveUrl();
     try {
-      const got = await api("/api/runs?" + q({ filter: state.filter, sort }));
+      const got = await api("/api/runs?" + q({ filter: state.filter, sort, experiment }));
       if (mine !== seq) return;
       runs = got;
       searchError.style.display = "none";
@@ -486,10 +501,11 @@ async function runsPage() {
       runs = [];
     }
     render();
+    if (sweep) { try { await sweep.update(runs, state.filter); } catch (e) { console.error(e); } }
     document.body.dataset.loaded = String(mine);
   };
   // The full list once, for the experiment picker, the column choices and the count.
-  const everything = await api("/api/runs");
+  const everything = await api("/api/runs?" + q({ experiment }));
   total = everything.length;
   const counts = {};
   const params = new Set(), tags = new Set();
@@ -515,7 +531,11 @@ async function runsPage() {
     if (all.every((id) => state.open.has(id))) state.open.clear(); else all.forEach((id) => state.open.add(id));
     saveUrl(); render();
   });
-  setMain(el("h1", {}, "Runs"), el("div", { class: "toolbar" }, search, el("a", { href: "#", class: "dim", title: "metrics.X, params.X, tags.X, attributes.status|name|experiment|start_time|duration; = != < <= > >= like ilike in; joined by and" }, "syntax?")),
+  if (experiment) { exp.style.display = "none"; }
+  setMain(experiment ? el("h1", {}, el("span", { class: "dim" }, "Experiment "), experiment) : el("h1", {}, "Runs"),
+    sweep ? sweep.node : null,
+    sweep ? el("h2", {}, "Runs") : null,
+    el("div", { class: "toolbar" }, search, el("a", { href: "#", class: "dim", title: "metrics.X, params.X, tags.X, attributes.status|name|experiment|start_time|duration; = != < <= > >= like ilike in; joined by and" }, "syntax?")),
     searchError,
     el("div", { class: "toolbar" }, text, exp, status, compare, expandAll, colsBox, expLink, count),
     total ? el("table", { id: "runs" }, thead, tbody) : el("p", { class: "dim" }, "No runs in this store yet."));
@@ -525,6 +545,166 @@ async function runsPage() {
     if (!runs.some((r) => r.status === "running")) return;
     try { await load(); } catch (_) { /* keep the last good view */ }
   }, 3000);
+}
+
+// ---------- experiment (sweep) page ----------
+// The runs table of one experiment (the same search, sort and folding as "/"), above it three charts of the runs it
+// shows: parallel coordinates of the params against a chosen metric, a scatter of one param against the metric, and
+// one metric overlaid across the runs grouped by a param (mean line, min/max band), summarized on the server
+// (/api/overlay) so 1,000 runs cost a few hundred points per group.
+function axisOf(name, values) {
+  const present = values.filter((v) => v !== undefined && v !== null && v !== "");
+  const nums = present.map((v) => typeof v === "number" ? v : (typeof v === "string" && v.trim() !== "" && isFinite(Number(v)) ? Number(v) : NaN));
+  if (present.length && nums.every((n) => isFinite(n))) {
+    let lo = Math.min(...nums), hi = Math.max(...nums);
+    const log = lo > 0 && hi / lo >= 100;
+    if (lo === hi) { lo -= 0.5; hi += 0.5; }
+    return { name, kind: "number", min: lo, max: hi, log, pos: (v) => {
+      const n = typeof v === "number" ? v : Number(v);
+      if (v === undefined || v === null || v === "" || !isFinite(n)) return null;
+      return log ? (Math.log10(n) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) : (n - lo) / (hi - lo);
+    } };
+  }
+  const cats = [...new Set(present.map(String))].sort();
+  return { name, kind: "category", values: cats, pos: (v) => {
+    if (v === undefined || v === null) return null;
+    const i = cats.indexOf(String(v));
+    return i < 0 ? null : (cats.length === 1 ? 0.5 : i / (cats.length - 1));
+  } };
+}
+function heat(t) { // 0 = best (blue) .. 1 = worst (red) when lower is better
+  const h = 220 - 220 * Math.max(0, Math.min(1, t));
+  return `hsl(${h},70%,45%)`;
+}
+function canvasCtx(canvas) {
+  const r = canvas.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(r.width * dpr); canvas.height = Math.round(r.height * dpr);
+  const g = canvas.getContext("2d"); g.setTransform(dpr, 0, 0, dpr, 0, 0); g.clearRect(0, 0, r.width, r.height);
+  g.font = "11px system-ui, sans-serif";
+  return { g, w: r.width, h: r.height };
+}
+function fmtAxis(a, t) {
+  if (a.kind === "category") return "";
+  const v = a.log ? Math.pow(10, Math.log10(a.min) + t * (Math.log10(a.max) - Math.log10(a.min))) : a.min + t * (a.max - a.min);
+  return fmtTick(parseFloat(v.toPrecision(3)));
+}
+function drawParallel(canvas, axes, rows, colorAxis) {
+  const { g, w, h } = canvasCtx(canvas);
+  const L = 40, R = 60, T = 30, B = 22;
+  const x = (i) => axes.length < 2 ? w / 2 : L + i * (w - L - R) / (axes.length - 1);
+  const y = (t) => T + (1 - t) * (h - T - B);
+  g.lineWidth = 1; g.globalAlpha = rows.length > 300 ? 0.35 : 0.7;
+  for (const r of rows) {
+    const c = r[colorAxis];
+    g.strokeStyle = c === null ? "#999" : heat(c);
+    g.beginPath();
+    let pen = false;
+    r.forEach((t, i) => { if (t === null) { pen = false; return; } if (pen) g.lineTo(x(i), y(t)); else g.moveTo(x(i), y(t)); pen = true; });
+    g.stroke();
+  }
+  g.globalAlpha = 1; g.strokeStyle = "#555"; g.fillStyle = "#1d2330";
+  axes.forEach((a, i) => {
+    g.beginPath(); g.moveTo(x(i), y(0)); g.lineTo(x(i), y(1)); g.stroke();
+    g.textAlign = "center"; g.textBaseline = "bottom"; g.font = "600 11px system-ui, sans-serif";
+    g.fillText(a.name.length > 22 ? a.name.slice(0, 21) + "…" : a.name, x(i), T - 12);
+    g.font = "11px system-ui, sans-serif"; g.textAlign = "left"; g.textBaseline = "middle"; g.fillStyle = "#6b7385";
+    if (a.kind === "number") { for (const t of [0, 0.5, 1]) g.fillText(fmtAxis(a, t), x(i) + 4, y(t)); }
+    else a.values.forEach((v, k) => g.fillText(v.length > 12 ? v.slice(0, 11) + "…" : v, x(i) + 4, y(a.values.length === 1 ? 0.5 : k / (a.values.length - 1))));
+    g.fillStyle = "#1d2330";
+  });
+}
+function drawScatter(canvas, xa, ya, pts) {
+  const { g, w, h } = canvasCtx(canvas);
+  const L = 58, R = 12, T = 10, B = 30;
+  const X = (t) => L + t * (w - L - R), Y = (t) => T + (1 - t) * (h - T - B);
+  g.strokeStyle = "#c8ccd5"; g.strokeRect(L, T, w - L - R, h - T - B);
+  g.fillStyle = "#6b7385"; g.textAlign = "right"; g.textBaseline = "middle";
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) g.fillText(fmtAxis(ya, t), L - 5, Y(t));
+  g.textAlign = "center"; g.textBaseline = "top";
+  if (xa.kind === "number") for (const t of [0, 0.25, 0.5, 0.75, 1]) g.fillText(fmtAxis(xa, t), X(t), h - B + 5);
+  else xa.values.forEach((v, k) => g.fillText(v, X(xa.values.length === 1 ? 0.5 : k / (xa.values.length - 1)), h - B + 5));
+  g.fillStyle = "rgba(47,111,222,0.75)";
+  for (const [tx, ty] of pts) { g.beginPath(); g.arc(X(tx), Y(ty), 3, 0, 7); g.fill(); }
+}
+function sweepPanel(experiment) {
+  const metricSel = el("select", { id: "sweep-metric" });
+  const aggSel = el("select", { id: "sweep-agg" }, ...["last", "min", "max"].map((a) => el("option", { value: a }, a)));
+  const xSel = el("select", { id: "scatter-x" });
+  const ovMetric = el("select", { id: "overlay-metric" });
+  const groupSel = el("select", { id: "overlay-group" });
+  const pcCanvas = el("canvas", { id: "parallel", class: "sweep", "data-lines": "0" });
+  const scCanvas = el("canvas", { id: "scatter", class: "sweep", "data-points": "[]" });
+  const ov = new Chart("sweep:overlay", { legend: true });
+  const ovInfo = el("div", { class: "dim", id: "overlay-info" });
+  let runs = [], filter = "", metrics = [], params = [];
+  const val = (r, m) => { const s = (r.metrics || {})[m]; return s ? s[aggSel.value] : undefined; };
+  const opts = (sel, list, keep, first) => {
+    const old = sel.value;
+    sel.replaceChildren(...(first ? [el("option", { value: "" }, first)] : []), ...list.map((v) => el("option", { value: v }, v)));
+    sel.value = list.includes(old) ? old : (keep && list.includes(keep) ? keep : (first ? "" : (list[0] || "")));
+  };
+  const drawLocal = () => {
+    const m = metricSel.value;
+    const withM = runs.filter((r) => typeof val(r, m) === "number" && isFinite(val(r, m)));
+    const varying = params.filter((p) => new Set(withM.map((r) => JSON.stringify(r.params[p]))).size > 1).slice(0, 12);
+    const axes = [...varying.map((p) => axisOf("params." + p, withM.map((r) => r.params[p]))), axisOf(m + " (" + aggSel.value + ")", withM.map((r) => val(r, m)))];
+    const rows = withM.map((r) => [...varying.map((p, i) => axes[i].pos(r.params[p])), axes[axes.length - 1].pos(val(r, m))]);
+    drawParallel(pcCanvas, axes, rows, axes.length - 1);
+    pcCanvas.dataset.lines = String(rows.length);
+    window.runlogCharts["sweep:parallel"] = { axes: axes.map((a) => ({ name: a.name, kind: a.kind, min: a.min, max: a.max, values: a.values })), lines: rows, runs: withM.map((r) => r.id) };
+    const xp = xSel.value;
+    const xa = axisOf("params." + xp, withM.map((r) => r.params[xp]));
+    const ya = axes[axes.length - 1];
+    const pts = withM.map((r) => [xa.pos(r.params[xp]), ya.pos(val(r, m)), r.params[xp], val(r, m)]).filter((p) => p[0] !== null && p[1] !== null);
+    drawScatter(scCanvas, xa, ya, pts);
+    scCanvas.dataset.points = JSON.stringify(pts.map((p) => [p[2], p[3]]));
+    window.runlogCharts["sweep:scatter"] = { x: "params." + xp, y: m, points: pts.map((p) => [p[2], p[3]]) };
+  };
+  let ovSeq = 0;
+  const loadOverlay = async () => {
+    const mine = ++ovSeq;
+    const name = ovMetric.value;
+    if (!name) { ov.setSeries([]); return; }
+    const width = Math.max(100, Math.round(ov.canvas.getBoundingClientRect().width || 600));
+    const group = groupSel.value ? "params.`" + groupSel.value + "`" : "";
+    const o = await api("/api/overlay?" + q({ experiment, name, group, filter, points: Math.min(400, width) }));
+    if (mine !== ovSeq) return;
+    ov.setSeries(o.groups.map((gr, i) => ({
+      label: (groupSel.value ? groupSel.value + "=" : "") + gr.key + " (" + gr.runs + (gr.runs === 1 ? " run)" : " runs)"),
+      color: COLORS[i % COLORS.length], points: gr.points.map((p) => [p[0], p[1]]),
+      band: gr.points.map((p) => [p[0], p[2], p[3]]), total: gr.points.length,
+    })));
+    window.runlogCharts["sweep:overlay"].groups = o.groups;
+    window.runlogCharts["sweep:overlay"].runs = o.runs;
+    ovInfo.textContent = o.runs + " runs, mean line and min/max band per group";
+  };
+  [metricSel, aggSel, xSel].forEach((s) => s.addEventListener("change", drawLocal));
+  [ovMetric, groupSel].forEach((s) => s.addEventListener("change", () => loadOverlay().catch((e) => { ovInfo.textContent = e.message; })));
+  new ResizeObserver(() => { if (runs.length) drawLocal(); }).observe(pcCanvas);
+  const node = el("div", { id: "sweep" },
+    el("div", { class: "toolbar" }, "metric", metricSel, aggSel),
+    el("div", { class: "grid sweep-grid" },
+      el("div", { class: "card wide" }, el("h3", {}, "Parallel coordinates"), pcCanvas),
+      el("div", { class: "card" }, el("h3", {}, "Scatter"), el("div", { class: "toolbar" }, "x", xSel, el("span", { class: "dim" }, "y = the metric above")), scCanvas),
+      el("div", { class: "card" }, el("h3", {}, "Overlay"), el("div", { class: "toolbar" }, "metric", ovMetric, "group by", groupSel), ov.node, ovInfo)));
+  return {
+    node, charts: [ov],
+    async update(list, f) {
+      runs = list; filter = f;
+      // Metrics most runs have first, then the longest series (the training curve rather than a final score).
+      const counts = {}, points = {};
+      for (const r of runs) for (const [k, m] of Object.entries(r.metrics || {})) { counts[k] = (counts[k] || 0) + 1; points[k] = (points[k] || 0) + (m.count || 0); }
+      metrics = Object.keys(counts).sort((a, b) => counts[b] - counts[a] || points[b] - points[a] || a.localeCompare(b));
+      params = [...new Set(runs.flatMap((r) => Object.keys(r.params || {})))].sort();
+      const varying = params.filter((p) => new Set(runs.map((r) => JSON.stringify(r.params[p]))).size > 1);
+      opts(metricSel, metrics, metrics[0]);
+      opts(xSel, params, varying[0]);
+      opts(ovMetric, metrics, metrics[0]);
+      opts(groupSel, params, varying[0], "(no grouping)");
+      drawLocal();
+      await loadOverlay();
+    },
+  };
 }
 
 // ---------- run page ----------
@@ -649,6 +829,7 @@ async function comparePage() {
   try {
     if (path === "/" || path === "") await runsPage();
     else if (path.startsWith("/runs/")) await runPage(decodeURIComponent(path.slice(6)));
+    else if (path.startsWith("/experiments/")) await runsPage(decodeURIComponent(path.slice(13)));
     else if (path === "/compare") await comparePage();
     else errorPage("Page not found", "There is no page " + path + ".");
   } catch (e) {

@@ -11,6 +11,8 @@
 //! - `/api/runs[?filter=EXPR][&sort=KEYS]`: runs as `runlog ls --json --filter EXPR --sort KEYS` prints them (the
 //!   same [`crate::filter`] code), each with `depth` (0 at the top, 1 under a shown parent, ...) and `children` (how
 //!   many shown runs sit right under it); a bad expression is a 400 `{"error", "column", "field"}`
+//! - `/api/overlay?name=METRIC[&experiment=E][&group=params.X][&filter=EXPR][&points=N]`: one metric of many runs,
+//!   per group `{"key", "runs", "points": [[step, mean, min, max], ...]}` ([`sweep`])
 //! - `/api/run?run=SPEC`: `{"run": {...}, "metrics": [...], "children": [...], "files": [...], "texts": [...]}`
 //! - `/api/series?run=ID&name=N[&from=S&to=S][&points=N]`: `{"name", "count", "step_min", "step_max",
 //!   "downsampled", "points": [[step, value|null], ...]}`
@@ -25,6 +27,7 @@
 
 pub mod downsample;
 pub mod source;
+pub mod sweep;
 pub mod workspace;
 
 pub use source::Source;
@@ -69,6 +72,11 @@ pub fn routes(base: &str) -> Router {
         let i = page_index.clone();
         async move { html(&i) }
     };
+    let exp_index = index.clone();
+    let exp_page = move || {
+        let i = exp_index.clone();
+        async move { html(&i) }
+    };
     let run_index = index;
     let run = move |src: Extension<Src>, spec: Path<String>| {
         let i = run_index.clone();
@@ -78,11 +86,13 @@ pub fn routes(base: &str) -> Router {
         .route(&format!("{base}/"), get(page.clone()))
         .route(&format!("{base}/compare"), get(page))
         .route(&format!("{base}/runs/{{*spec}}"), get(run))
+        .route(&format!("{base}/experiments/{{*name}}"), get(exp_page))
         .route(&format!("{base}/assets/app.js"), get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .route(&format!("{base}/assets/style.css"), get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
         .route(&format!("{base}/api/info"), get(api_info))
         .route(&format!("{base}/api/runs"), get(api_runs))
         .route(&format!("{base}/api/run"), get(api_run))
+        .route(&format!("{base}/api/overlay"), get(api_overlay))
         .route(&format!("{base}/api/series"), get(api_series))
         .route(&format!("{base}/api/rows"), get(api_rows))
         .route(&format!("{base}/api/table"), get(api_table))
@@ -174,6 +184,7 @@ async fn api_info(Extension(src): Extension<Src>) -> ApiResult {
 struct RunsQ {
     filter: Option<String>,
     sort: Option<String>,
+    experiment: Option<String>,
 }
 
 /// A bad filter or sort: 400 with the message and the column, so the page can point at it.
@@ -192,7 +203,10 @@ async fn api_runs(Extension(src): Extension<Src>, Query(q): Query<RunsQ>) -> Api
         Err(e) => return Ok(filter_error("sort", e)),
     };
     let v = blocking(&src, move |s| {
-        let runs = s.runs()?;
+        let mut runs = s.runs()?;
+        if let Some(e) = &q.experiment {
+            runs.retain(|r| &r.experiment == e);
+        }
         let mut all = s.summaries()?;
         let summaries: Vec<Vec<runlog_core::MetricSummary>> =
             runs.iter().map(|r| all.remove(&r.id).unwrap_or_default()).collect();
@@ -217,6 +231,81 @@ async fn api_runs(Extension(src): Extension<Src>, Query(q): Query<RunsQ>) -> Api
     })
     .await?;
     Ok(json_response(Json::Array(v)))
+}
+
+#[derive(Debug, Deserialize)]
+struct OverlayQ {
+    experiment: Option<String>,
+    name: String,
+    group: Option<String>,
+    filter: Option<String>,
+    points: Option<usize>,
+}
+
+/// Default and largest number of step buckets of an overlay.
+const DEFAULT_OVERLAY_BUCKETS: usize = 200;
+const MAX_OVERLAY_BUCKETS: usize = 2_000;
+
+/// One metric of many runs (an experiment, narrowed by a filter), grouped by a key (`params.lr`): per group, the
+/// mean, min and max on a common step grid ([`sweep::overlay`]). Each run's series is first downsampled from its chunk
+/// statistics, so a long series costs what a short one does.
+async fn api_overlay(Extension(src): Extension<Src>, Query(q): Query<OverlayQ>) -> ApiResult {
+    let filter = match crate::filter::Filter::parse(q.filter.as_deref().unwrap_or("")) {
+        Ok(f) => f,
+        Err(e) => return Ok(filter_error("filter", e)),
+    };
+    let group = match crate::filter::parse_sort(q.group.as_deref().unwrap_or("")) {
+        Ok(mut keys) if keys.len() <= 1 => keys.pop().map(|k| k.key),
+        Ok(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "group names one key, such as params.lr")),
+        Err(e) => return Ok(filter_error("group", e)),
+    };
+    let buckets = q.points.unwrap_or(DEFAULT_OVERLAY_BUCKETS).clamp(1, MAX_OVERLAY_BUCKETS);
+    let v = blocking(&src, move |s| {
+        let mut all = s.summaries()?;
+        let mut chosen = Vec::new();
+        for r in s.runs()? {
+            if q.experiment.as_ref().is_some_and(|e| e != &r.experiment) {
+                continue;
+            }
+            let summary = all.remove(&r.id).unwrap_or_default();
+            if !summary.iter().any(|m| m.name == q.name) || !filter.matches(&r, &summary) {
+                continue;
+            }
+            let key = match &group {
+                None => "all".to_string(),
+                Some(k) => match k.field(&r, &summary) {
+                    None => sweep::NONE.to_string(),
+                    Some(crate::filter::Field::Num(x)) => x.to_string(),
+                    Some(crate::filter::Field::Str(t)) => t.into_owned(),
+                },
+            };
+            chosen.push((r.id.clone(), key));
+        }
+        let mut chunks = Vec::with_capacity(chosen.len());
+        for (id, key) in chosen {
+            chunks.push((key, s.series_chunks(&id, &q.name)?));
+        }
+        let lo = chunks.iter().flat_map(|(_, c)| c.iter().map(|c| c.step_lo)).min();
+        let hi = chunks.iter().flat_map(|(_, c)| c.iter().map(|c| c.step_hi)).max();
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(json!({"name": q.name, "runs": 0, "step_min": null, "step_max": null, "groups": []}));
+        };
+        let mut series = Vec::with_capacity(chunks.len());
+        for (key, c) in chunks {
+            let sampled = downsample::downsample(&c, Some(lo), Some(hi), buckets, |c| s.chunk_points(c.seq))?;
+            series.push((key, sampled.points));
+        }
+        let groups = sweep::overlay(&series, lo, hi, buckets);
+        Ok(json!({
+            "name": q.name, "runs": series.len(), "step_min": lo, "step_max": hi,
+            "groups": groups.iter().map(|g| json!({
+                "key": g.key, "runs": g.runs,
+                "points": g.points.iter().map(|p| json!([p.0, float(p.1), float(p.2), float(p.3)])).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }))
+    })
+    .await?;
+    Ok(json_response(v))
 }
 
 #[derive(Debug, Deserialize)]
