@@ -8,6 +8,7 @@ mod args;
 mod cmd;
 mod common;
 mod filter;
+mod tb;
 mod ui;
 
 use clap::Parser;
