@@ -1,5 +1,8 @@
 //! Benchmarks of issue 12 (search, sweeps, TensorBoard), reported as figures (no assertions):
 //! - `runlog ls --filter EXPR --sort KEY` over 10,000 runs (target: at most 100 ms);
+//! - the experiment page of 1,000 runs x 10 metrics in headless Chromium: navigation start to every chart drawn
+//!   (target: at most 1 s), and the `/api/overlay` request alone;
+//! - `runlog import tensorboard` of a directory of 1M scalar points (written by `runlog export tensorboard`): points/s.
 //!
 //! `cargo bench -p runlog-cli --bench sweeps_bench` runs them; add `-- --keep DIR` to keep the stores for hyperfine,
 //! e.g. `hyperfine -N --warmup 3 "target/release/runlog --store DIR/runs10000.db ls --filter 'metrics.loss < 0.01'"`.
@@ -47,9 +50,113 @@ fn main() {
             .collect();
         report(&format!("runlog {} ({runs} runs, {shown} lines out)", args.join(" ")), &times);
     }
+    sweep_page(&dir, if full { 1_000 } else { 20 }, if full { 5 } else { 1 });
+    tb_import(&dir, if full { 1_000_000 } else { 20_000 }, if full { 3 } else { 1 });
     if let Some(k) = keep {
         println!("stores kept in {}", k.display());
     }
+}
+
+fn start_ui(store: &Path) -> (util::browser::Killed, String) {
+    use std::io::BufRead as _;
+    let mut ui = util::cmd(store)
+        .args(["ui", "--listen", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn runlog ui");
+    let mut line = String::new();
+    std::io::BufReader::new(ui.stdout.take().expect("stdout")).read_line(&mut line).expect("URL line");
+    let url =
+        line.split_whitespace().find(|w| w.starts_with("http://")).expect("URL").trim_end_matches('/').to_string();
+    (util::browser::Killed(ui), url)
+}
+
+/// `runs` runs of 10 metrics x 100 steps with three params; the experiment page's time to every chart drawn.
+fn sweep_page(dir: &Path, runs: usize, trials: usize) {
+    let store = dir.join(format!("sweep{runs}.db"));
+    if !store.exists() {
+        let t = Instant::now();
+        let s = util::open_store(&store);
+        for i in 0..runs {
+            let run = s.start_named_run("sweep", &format!("trial{i}")).expect("run");
+            run.log_param("lr", [0.1, 0.03, 0.01, 0.003, 0.001][i % 5]).expect("param");
+            run.log_param("optimizer", if i % 2 == 0 { "adam" } else { "sgd" }).expect("param");
+            run.log_param("seed", i as i64).expect("param");
+            for m in 0..10 {
+                let name = format!("metric{m}");
+                for st in 0..100 {
+                    run.log(&name, (m + 1) as f64 / (1.0 + st as f64 * (1 + i % 5) as f64 * 0.1)).expect("log");
+                }
+            }
+            run.complete().expect("end");
+        }
+        s.flush().expect("flush");
+        println!("made {runs} runs x 10 metrics x 100 steps in {:.1} s", t.elapsed().as_secs_f64());
+    }
+    let (_ui, url) = start_ui(&store);
+    let overlay = format!("{url}/api/overlay?experiment=sweep&name=metric0&group=params.lr&points=400");
+    let times: Vec<Duration> = (0..trials.max(3))
+        .map(|_| {
+            let t = Instant::now();
+            let r = util::http("GET", &overlay, None);
+            let e = t.elapsed();
+            assert_eq!(r.status, 200, "{}", r.text());
+            e
+        })
+        .collect();
+    report(&format!("GET /api/overlay ({runs} runs, grouped by lr, 400 buckets)"), &times);
+    let b = util::browser::Browser::start();
+    let mut ms = Vec::new();
+    for _ in 0..trials {
+        b.goto(&format!("{url}/experiments/sweep"));
+        let lines = b.js("return window.runlogCharts['sweep:parallel'].lines.length");
+        assert_eq!(lines.as_u64(), Some(runs as u64), "every run drawn");
+        ms.push(b.js("return parseInt(document.body.dataset.readyMs, 10)").as_u64().unwrap_or(0));
+    }
+    println!(
+        "experiment page, {runs} runs x 10 metrics: navigation start to every chart drawn (headless Chromium)\n    \
+         first {} ms, then {:?} ms",
+        ms[0],
+        &ms[1..]
+    );
+}
+
+/// Exports a run of `points` scalar points (10 series) to a TensorBoard directory, then times importing it.
+fn tb_import(dir: &Path, points: usize, trials: usize) {
+    let src = dir.join(format!("tbsrc{points}.db"));
+    let logs = dir.join(format!("tb{points}"));
+    if !logs.exists() {
+        let s = util::open_store(&src);
+        let run = s.start_named_run("bench", "tb").expect("run");
+        for i in 0..points {
+            run.log_at(&format!("series{}", i % 10), (i / 10) as i64, (i as f64 * 1e-4).sin()).expect("log");
+        }
+        run.complete().expect("end");
+        s.flush().expect("flush");
+        drop(s);
+        let o = util::runlog(&src, &["export", "tensorboard", "bench/tb", logs.to_str().expect("path")]);
+        assert!(o.status.success(), "export: {}", util::stderr(&o));
+    }
+    let bytes: u64 =
+        std::fs::read_dir(&logs).expect("dir").filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    let mut times = Vec::new();
+    for k in 0..trials {
+        let store = dir.join(format!("tbimport{points}-{k}.db"));
+        let _ = std::fs::remove_file(&store);
+        let t = Instant::now();
+        let o = util::runlog(&store, &["import", "tensorboard", logs.to_str().expect("path")]);
+        times.push(t.elapsed());
+        assert!(o.status.success(), "import: {}", util::stderr(&o));
+        assert!(util::stdout(&o).contains(&format!(": {points} scalar points")), "{}", util::stdout(&o));
+        let _ = std::fs::remove_file(&store);
+    }
+    report(
+        &format!("runlog import tensorboard ({points} points, {:.1} MB of event files)", bytes as f64 / 1e6),
+        &times,
+    );
+    let best = times.iter().min().copied().unwrap_or_default().as_secs_f64();
+    println!("    {:.2}M points/s (best trial)", points as f64 / best / 1e6);
 }
 
 fn report(what: &str, times: &[Duration]) {
