@@ -213,7 +213,7 @@ class Chart {
     for (const t of this.ticks(B.x0, B.x1, Math.max(2, Math.floor(pw / 70)))) {
       const x = X(t);
       g.beginPath(); g.moveTo(x, L.t); g.lineTo(x, L.t + ph); g.stroke();
-      g.fillText(fmtTick(t), x, L.t + ph + 5);
+      g.fillText((this.opts.xFormat || fmtTick)(t), x, L.t + ph + 5);
     }
     g.strokeStyle = "#c8ccd5"; g.strokeRect(L.l, L.t, pw, ph);
     g.save(); g.beginPath(); g.rect(L.l, L.t, pw, ph); g.clip();
@@ -260,6 +260,13 @@ class Chart {
       g.fillStyle = "#6b7385"; g.textAlign = "center"; g.fillText("no data", L.l + pw / 2, L.t + ph / 2);
     }
   }
+  // The drawn series as CSV: one row per point, the x column named by the axis.
+  csv() {
+    const quote = (v) => /[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v);
+    const rows = ["series," + quote(this.opts.xLabel) + ",value"];
+    for (const s of this.series) for (const [x, y] of s.points) rows.push(quote(s.label) + "," + x + "," + (y === null ? "" : y));
+    return rows.join("\n") + "\n";
+  }
   nearest(points, x) {
     let lo = 0, hi = points.length - 1;
     if (hi < 0) return null;
@@ -287,7 +294,7 @@ class Chart {
     }
     this.hover = { px, hits };
     if (hits.length) {
-      this.readout.replaceChildren(...hits.map((h) => el("div", {}, el("b", {}, this.opts.xLabel + " " + fmtNum(h.x)), "  ", this.series.length > 1 ? h.label + ": " : "",
+      this.readout.replaceChildren(...hits.map((h) => el("div", {}, el("b", {}, this.opts.xLabel + " " + (this.opts.xFormat || fmtNum)(h.x)), "  ", this.series.length > 1 ? h.label + ": " : "",
         h.smoothed === null ? fmtNum(h.y) : fmtNum(h.raw) + " (smoothed " + fmtNum(h.smoothed) + ")")));
       this.readout.style.display = "block";
       this.readout.style.left = Math.min(px + 12, L.w - 160) + "px";
@@ -314,20 +321,65 @@ function chartControls(charts) {
   const log = el("input", { type: "checkbox", id: "logscale" });
   log.addEventListener("change", () => charts.forEach((c) => c.setOptions({ logY: log.checked })));
   const reset = el("button", { onclick: () => charts.forEach((c) => c.resetZoom()) }, "Reset zoom");
-  return el("div", { class: "toolbar" }, "Smoothing", slider, label, el("label", {}, log, " log scale"), reset,
+  const xaxis = el("select", { id: "xaxis", title: "x-axis of the scalar charts" }, ...[["step", "x: step"], ["wall", "x: wall time"], ["relative", "x: relative time"]].map(([v, t]) => el("option", { value: v }, t)));
+  xaxis.addEventListener("change", () => charts.forEach((c) => c.setXMode && c.setXMode(xaxis.value)));
+  return el("div", { class: "toolbar" }, "Smoothing", slider, label, el("label", {}, log, " log scale"), xaxis, reset,
     el("span", { class: "dim" }, "drag on a chart to zoom, double-click to reset"));
 }
 
 // A scalar chart for one metric over several runs (one run on a run page).
+function fmtClock(ms) {
+  const d = new Date(ms), p = (n) => String(n).padStart(2, "0");
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+function fmtRel(sec) {
+  if (Math.abs(sec) < 60) return parseFloat(sec.toPrecision(3)) + "s";
+  return fmtDur(Math.round(sec * 1000));
+}
+const X_MODES = {
+  step: { label: "step", format: null },
+  wall: { label: "time", format: fmtClock },
+  relative: { label: "relative (s)", format: fmtRel },
+};
+// A scalar chart for one metric over several runs (one run on a run page). The x-axis is the step, the wall time of
+// each point, or the time since the series' first point (TensorBoard's three); times come with the points
+// (/api/series?x=time).
 function scalarChart(name, runs, legend) {
   let chart;
+  let mode = "step";
+  const t0 = {};
   const load = async (from, to) => {
     const width = Math.max(200, Math.round(chart.canvas.getBoundingClientRect().width || 600));
-    const res = await Promise.all(runs.map((r) => api("/api/series?" + q({ run: r.id, name, from, to, points: width })).catch(() => null)));
-    chart.setSeries(res.map((s, i) => s && { label: runs[i].label, color: runs[i].color, points: s.points, total: s.count, downsampled: s.downsampled }).filter(Boolean));
+    const timed = mode !== "step";
+    const res = await Promise.all(runs.map((r) => api("/api/series?" + q({ run: r.id, name, from, to, points: width, x: timed ? "time" : undefined })).catch(() => null)));
+    chart.setSeries(res.map((s, i) => {
+      if (!s) return null;
+      const id = runs[i].id;
+      if (timed && from === null && s.points.length) t0[id] = Math.min(...s.points.map((p) => p[2]));
+      const xOf = (p) => mode === "step" ? p[0] : mode === "wall" ? p[2] : (p[2] - (t0[id] ?? p[2])) / 1000;
+      return { label: runs[i].label, color: runs[i].color, points: s.points.map((p) => [xOf(p), p[1]]), steps: s.points.map((p) => p[0]), total: s.count, downsampled: s.downsampled };
+    }).filter(Boolean));
+    if (window.runlogCharts[name]) window.runlogCharts[name].x = mode;
   };
-  chart = new Chart(name, { onZoom: (a, b) => load(a, b), legend: !!legend });
-  chart.reload = () => load(chart.view ? Math.floor(chart.view[0]) : null, chart.view ? Math.ceil(chart.view[1]) : null);
+  // Zooming asks for a step range; in time modes the dragged time range is turned into the steps drawn there.
+  const zoom = (a, b) => {
+    if (a === null) return load(null, null);
+    if (mode === "step") return load(a, b);
+    let lo = Infinity, hi = -Infinity;
+    for (const s of chart.series) s.points.forEach(([x], k) => { if (x >= a && x <= b) { lo = Math.min(lo, s.steps[k]); hi = Math.max(hi, s.steps[k]); } });
+    if (!isFinite(lo)) { chart.draw(); return; }
+    return load(lo, hi);
+  };
+  chart = new Chart(name, { onZoom: zoom, legend: !!legend });
+  chart.reload = () => {
+    if (!chart.view) return load(null, null);
+    return zoom(chart.view[0], chart.view[1]);
+  };
+  chart.setXMode = (m) => {
+    mode = m; chart.view = null;
+    chart.opts.xLabel = X_MODES[m].label; chart.opts.xFormat = X_MODES[m].format;
+    return load(null, null);
+  };
   return chart;
 }
 
@@ -360,8 +412,50 @@ function xyChart(name, fetchData) {
   return chart;
 }
 
+// Download links of a chart: its drawn series as CSV, its canvas as PNG. The link's address is made on click, so it
+// always holds what is on screen.
+function downloads(title, csv, canvas) {
+  const file = title.replace(/[^A-Za-z0-9._-]+/g, "_") || "chart";
+  const a = el("a", { class: "dl", "data-csv": title, href: "#", download: file + ".csv", title: "download the drawn points as CSV" }, "CSV");
+  a.addEventListener("click", () => { a.href = URL.createObjectURL(new Blob([csv()], { type: "text/csv" })); });
+  const b = el("a", { class: "dl", "data-png": title, href: "#", download: file + ".png", title: "download the chart as PNG" }, "PNG");
+  b.addEventListener("click", () => { b.href = canvas.toDataURL("image/png"); });
+  return el("span", { class: "downloads" }, a, b);
+}
+
+// Rows or tables of several runs on one chart: the columns every run has, one series per run.
+function compareXY(title, runs, fetchOne) {
+  const chart = new Chart(title, { xLabel: "x", legend: true });
+  const xs = el("select", {}), ys = el("select", {});
+  let data = [];
+  const render = () => {
+    const xc = xs.value, yc = ys.value;
+    chart.opts.xLabel = xc || "row";
+    chart.setSeries(data.map((d, k) => {
+      const xi = d.columns.indexOf(xc), yi = d.columns.indexOf(yc);
+      const pts = d.rows.map((r, j) => [xi < 0 ? j : r[xi], r[yi]]).filter(([x, y]) => typeof x === "number" && (typeof y === "number" || y === null));
+      pts.sort((a, b) => a[0] - b[0]);
+      return { label: runs[k].label, color: runs[k].color, points: pts, total: pts.length };
+    }));
+  };
+  chart.reload = async () => {
+    data = await Promise.all(runs.map((r) => fetchOne(r).catch(() => ({ columns: [], rows: [] }))));
+    const numeric = (d, c) => { const i = d.columns.indexOf(c); return d.rows.some((r) => typeof r[i] === "number"); };
+    const common = data.length ? data[0].columns.filter((c) => data.every((d) => d.columns.includes(c) && numeric(d, c))) : [];
+    const keepX = xs.value, keepY = ys.value;
+    xs.replaceChildren(el("option", { value: "" }, "(row index)"), ...common.map((c) => el("option", { value: c }, c)));
+    ys.replaceChildren(...common.map((c) => el("option", { value: c }, c)));
+    xs.value = keepX && common.includes(keepX) ? keepX : (common.length > 1 ? common[0] : "");
+    ys.value = keepY && common.includes(keepY) ? keepY : (common.length > 1 ? common[1] : (common[0] || ""));
+    if (common.length) render(); else chart.setSeries([]);
+  };
+  xs.addEventListener("change", render); ys.addEventListener("change", render);
+  chart.controls = el("div", { class: "toolbar" }, "x", xs, "y", ys);
+  return chart;
+}
+
 function chartCard(title, chart, extra, description) {
-  return el("div", { class: "card" }, el("h3", { title }, title), description ? el("div", { class: "dim" }, description) : null, extra || null, chart.node);
+  return el("div", { class: "card" }, el("h3", { title }, downloads(title, () => chart.csv(), chart.canvas), title), description ? el("div", { class: "dim" }, description) : null, extra || null, chart.node);
 }
 
 // ---------- runs table ----------
@@ -678,15 +772,25 @@ function sweepPanel(experiment) {
     window.runlogCharts["sweep:overlay"].runs = o.runs;
     ovInfo.textContent = o.runs + " runs, mean line and min/max band per group";
   };
+  const csvRows = (header, rows) => [header, ...rows].map((r) => r.map((v) => v === null || v === undefined ? "" : (/[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v))).join(",")).join("\n") + "\n";
+  const pcCsv = () => {
+    const m = metricSel.value, list = runs.filter((r) => typeof val(r, m) === "number");
+    return csvRows(["run", "name", ...params.map((p) => "params." + p), m + " (" + aggSel.value + ")"], list.map((r) => [r.id, r.name, ...params.map((p) => r.params[p]), val(r, m)]));
+  };
+  const scCsv = () => { const c = window.runlogCharts["sweep:scatter"]; return csvRows([c.x, c.y], c.points); };
+  const ovCsv = () => {
+    const c = window.runlogCharts["sweep:overlay"] || {};
+    return csvRows(["group", "runs", "step", "mean", "min", "max"], (c.groups || []).flatMap((g) => g.points.map((p) => [g.key, g.runs, ...p])));
+  };
   [metricSel, aggSel, xSel].forEach((s) => s.addEventListener("change", drawLocal));
   [ovMetric, groupSel].forEach((s) => s.addEventListener("change", () => loadOverlay().catch((e) => { ovInfo.textContent = e.message; })));
   new ResizeObserver(() => { if (runs.length) drawLocal(); }).observe(pcCanvas);
   const node = el("div", { id: "sweep" },
     el("div", { class: "toolbar" }, "metric", metricSel, aggSel),
     el("div", { class: "grid sweep-grid" },
-      el("div", { class: "card wide" }, el("h3", {}, "Parallel coordinates"), pcCanvas),
-      el("div", { class: "card" }, el("h3", {}, "Scatter"), el("div", { class: "toolbar" }, "x", xSel, el("span", { class: "dim" }, "y = the metric above")), scCanvas),
-      el("div", { class: "card" }, el("h3", {}, "Overlay"), el("div", { class: "toolbar" }, "metric", ovMetric, "group by", groupSel), ov.node, ovInfo)));
+      el("div", { class: "card wide" }, el("h3", {}, downloads("parallel", pcCsv, pcCanvas), "Parallel coordinates"), pcCanvas),
+      el("div", { class: "card" }, el("h3", {}, downloads("scatter", scCsv, scCanvas), "Scatter"), el("div", { class: "toolbar" }, "x", xSel, el("span", { class: "dim" }, "y = the metric above")), scCanvas),
+      el("div", { class: "card" }, el("h3", {}, downloads("overlay", ovCsv, ov.canvas), "Overlay"), el("div", { class: "toolbar" }, "metric", ovMetric, "group by", groupSel), ov.node, ovInfo)));
   return {
     node, charts: [ov],
     async update(list, f) {
@@ -806,6 +910,16 @@ async function comparePage() {
   const runs = infos.map((d, i) => ({ id: d.run.id, label: d.run.experiment + "/" + d.run.name, color: COLORS[i % COLORS.length] }));
   const names = [...new Set(infos.flatMap((d) => d.metrics.filter((m) => m.kind === "scalar").map((m) => m.name)))].sort();
   const charts = names.map((n) => scalarChart(n, runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === "scalar" && m.name === n)), true));
+  // Row metrics and tables (the last one of each run) overlaid too: one series per run over the chosen columns.
+  const xyCards = [];
+  for (const kind of ["row", "table"]) {
+    const xyNames = [...new Set(infos.flatMap((d) => d.metrics.filter((m) => m.kind === kind).map((m) => m.name)))].sort();
+    for (const n of xyNames) {
+      const who = runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === kind && m.name === n));
+      const c = compareXY(n + (kind === "row" ? " (rows)" : " (table)"), who, (r) => api((kind === "row" ? "/api/rows?" : "/api/table?") + q({ run: r.id, name: n })));
+      charts.push(c); xyCards.push(chartCard(n + (kind === "row" ? " (rows)" : " (table)"), c, c.controls));
+    }
+  }
   const go = (list) => { location.href = BASE + "/compare?" + q({ runs: list.join(",") }); };
   const picker = el("select", { id: "add-run" }, el("option", { value: "" }, "add a run…"));
   api("/api/runs").then((all) => {
@@ -817,7 +931,7 @@ async function comparePage() {
       el("a", { href: BASE + "/runs/" + r.id }, r.label), " ",
       el("button", { title: "remove", "data-remove": r.id, onclick: () => go(runs.filter((x) => x.id !== r.id).map((x) => x.id)) }, "×"))), picker),
     chartControls(charts),
-    el("div", { class: "grid", id: "charts" }, ...charts.map((c, i) => chartCard(names[i], c))));
+    el("div", { class: "grid", id: "charts" }, ...names.map((n, i) => chartCard(n, charts[i])), ...xyCards));
   await Promise.all(charts.map((c) => c.reload()));
   markReady();
 }

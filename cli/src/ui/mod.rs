@@ -14,8 +14,8 @@
 //! - `/api/overlay?name=METRIC[&experiment=E][&group=params.X][&filter=EXPR][&points=N]`: one metric of many runs,
 //!   per group `{"key", "runs", "points": [[step, mean, min, max], ...]}` ([`sweep`])
 //! - `/api/run?run=SPEC`: `{"run": {...}, "metrics": [...], "children": [...], "files": [...], "texts": [...]}`
-//! - `/api/series?run=ID&name=N[&from=S&to=S][&points=N]`: `{"name", "count", "step_min", "step_max",
-//!   "downsampled", "points": [[step, value|null], ...]}`
+//! - `/api/series?run=ID&name=N[&from=S&to=S][&points=N][&x=time]`: `{"name", "count", "step_min", "step_max",
+//!   "downsampled", "points": [[step, value|null], ...]}` (with `x=time`: `[step, value|null, timestamp_ms]`)
 //! - `/api/rows?run=ID&name=N`: `{"columns": [...], "rows": [[...], ...], "steps": [...]}`
 //! - `/api/table?run=ID&name=N[&step=S]`: `{"steps": [...], "step": S, "columns": [...], "rows": [[...]]}`
 //! - `/api/images?run=ID`: `[{"name", "step", "description", "hash", "width", "height", "format"}]`
@@ -347,6 +347,8 @@ struct SeriesQ {
     from: Option<i64>,
     to: Option<i64>,
     points: Option<usize>,
+    /// `time`: each point also carries its timestamp (`[step, value, timestamp_ms]`), for wall and relative time.
+    x: Option<String>,
 }
 
 async fn api_series(Extension(src): Extension<Src>, Query(q): Query<SeriesQ>) -> ApiResult {
@@ -357,6 +359,28 @@ async fn api_series(Extension(src): Extension<Src>, Query(q): Query<SeriesQ>) ->
             return Err(ApiError::new(StatusCode::NOT_FOUND, format!("run {id} has no scalar series {:?}", q.name)));
         }
         let buckets = q.points.unwrap_or(DEFAULT_BUCKETS).clamp(1, MAX_BUCKETS);
+        match q.x.as_deref() {
+            None | Some("step") => {}
+            Some("time") => {
+                let lo_all = chunks.iter().map(|c| c.step_lo).min().unwrap_or(0);
+                let hi_all = chunks.iter().map(|c| c.step_hi).max().unwrap_or(0);
+                let (lo, hi) = (q.from.unwrap_or(lo_all).max(lo_all), q.to.unwrap_or(hi_all).min(hi_all));
+                let mut pts = Vec::new();
+                for c in chunks.iter().filter(|c| c.step_hi >= lo && c.step_lo <= hi) {
+                    pts.extend(s.chunk_points(c.seq)?);
+                }
+                let count = pts.iter().filter(|p| p.step >= lo && p.step <= hi).count();
+                let (down, sampled) = downsample::downsample_timed(&pts, lo, hi, buckets);
+                let points: Vec<Json> = sampled.iter().map(|&(st, v, t)| json!([st, float(v), t])).collect();
+                return Ok(json!({
+                    "run": id.as_str(), "name": q.name, "count": count, "step_min": lo_all,
+                    "step_max": hi_all, "downsampled": down, "points": points,
+                }));
+            }
+            Some(other) => {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("x={other:?}: use step or time")));
+            }
+        }
         let sampled = downsample::downsample(&chunks, q.from, q.to, buckets, |c| s.chunk_points(c.seq))?;
         let points: Vec<Json> = sampled.points.iter().map(|&(st, v)| json!([st, float(v)])).collect();
         Ok(json!({
