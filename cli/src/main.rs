@@ -8,6 +8,7 @@ mod args;
 mod cmd;
 mod common;
 mod filter;
+mod sysmetrics;
 mod tb;
 mod ui;
 
