@@ -44,8 +44,10 @@ pub enum Command {
     Metrics(crate::cmd::metrics::Args),
     /// Draw a run's series in the terminal or into a PNG.
     Plot(crate::cmd::plot::Args),
-    /// Export a run's series as CSV, JSON lines or Parquet.
+    /// Export a run's series as CSV, JSON lines or Parquet, or the run as TensorBoard event files.
     Export(crate::cmd::export::Args),
+    /// Import runs from other tools (TensorBoard event files).
+    Import(crate::cmd::import::Args),
     /// Run a command as a run: capture its output, pass it the run, end the run from its exit code.
     Exec(crate::cmd::exec::Args),
     /// Log from any language: JSON lines on stdin.

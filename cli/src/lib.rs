@@ -8,6 +8,9 @@
 mod args;
 mod cmd;
 mod common;
+mod filter;
+mod sysmetrics;
+mod tb;
 mod ui;
 
 use clap::Parser;

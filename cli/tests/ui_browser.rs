@@ -112,10 +112,14 @@ fn ui_in_a_real_browser() {
     // Runs table: all runs, sorting, filtering.
     b.goto(&format!("{url}/"));
     assert_eq!(b.js("return document.querySelectorAll('#runs tbody tr').length"), 3);
+    // Sorting asks the server (the same code as `runlog ls --sort`): wait for the answer.
     b.js("document.querySelector('th[data-key=name]').click()");
-    assert_eq!(b.js("return document.querySelector('#runs tbody tr td:nth-child(2)').textContent"), "adam");
+    b.wait("document.querySelector('#runs tbody tr td:nth-child(2)').textContent === 'adam'", "sorted by name");
     b.js("document.querySelector('th[data-key=name]').click()");
-    assert_eq!(b.js("return document.querySelector('#runs tbody tr td:nth-child(2)').textContent"), "sgd");
+    b.wait(
+        "document.querySelector('#runs tbody tr td:nth-child(2)').textContent === 'sgd'",
+        "sorted by name, reversed",
+    );
     b.js("const i = document.getElementById('filter'); i.value = 'cifar'; i.dispatchEvent(new Event('input'))");
     assert_eq!(b.js("return document.querySelectorAll('#runs tbody tr').length"), 1);
     b.js("const i = document.getElementById('filter'); i.value = ''; i.dispatchEvent(new Event('input'))");

@@ -24,7 +24,7 @@ async function api(path) {
   const r = await fetch(BASE + path, { cache: "no-store", credentials: "same-origin" });
   let body = null;
   try { body = await r.json(); } catch (_) { body = null; }
-  if (!r.ok) throw new Error((body && body.error) || ("HTTP " + r.status));
+  if (!r.ok) { const e = new Error((body && body.error) || ("HTTP " + r.status)); e.body = body; throw e; }
   return body;
 }
 function q(params) {
@@ -147,6 +147,10 @@ class Chart {
   }
   bounds() {
     let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (const s of this.series) for (const [x, lo, hi] of (s.band || [])) {
+      if (this.view && (x < this.view[0] || x > this.view[1])) continue;
+      for (const y of [lo, hi]) if (y !== null && isFinite(y) && !(this.logY && y <= 0)) { if (y < y0) y0 = y; if (y > y1) y1 = y; }
+    }
     for (const s of this.series) for (const [x, y] of s.points) {
       if (x < x0) x0 = x; if (x > x1) x1 = x;
       if (this.view && (x < this.view[0] || x > this.view[1])) continue;
@@ -209,10 +213,20 @@ class Chart {
     for (const t of this.ticks(B.x0, B.x1, Math.max(2, Math.floor(pw / 70)))) {
       const x = X(t);
       g.beginPath(); g.moveTo(x, L.t); g.lineTo(x, L.t + ph); g.stroke();
-      g.fillText(fmtTick(t), x, L.t + ph + 5);
+      g.fillText((this.opts.xFormat || fmtTick)(t), x, L.t + ph + 5);
     }
     g.strokeStyle = "#c8ccd5"; g.strokeRect(L.l, L.t, pw, ph);
     g.save(); g.beginPath(); g.rect(L.l, L.t, pw, ph); g.clip();
+    // Bands (min/max of a group) under the lines, translucent in the series' colour.
+    for (const s of this.series) {
+      const band = (s.band || []).filter(([, lo, hi]) => lo !== null && hi !== null && isFinite(lo) && isFinite(hi) && !(this.logY && lo <= 0));
+      if (band.length < 2) continue;
+      g.globalAlpha = 0.15; g.fillStyle = s.color; g.beginPath();
+      band.forEach(([x, , hi], i) => { if (i) g.lineTo(X(x), Y(hi)); else g.moveTo(X(x), Y(hi)); });
+      for (let i = band.length - 1; i >= 0; i--) g.lineTo(X(band[i][0]), Y(band[i][1]));
+      g.closePath(); g.fill();
+    }
+    g.globalAlpha = 1;
     for (const s of this.series) {
       const smoothed = this.smooth(s.points);
       const layers = this.smoothing > 0 ? [[s.points, 0.25], [smoothed, 1]] : [[s.points, 1]];
@@ -246,6 +260,13 @@ class Chart {
       g.fillStyle = "#6b7385"; g.textAlign = "center"; g.fillText("no data", L.l + pw / 2, L.t + ph / 2);
     }
   }
+  // The drawn series as CSV: one row per point, the x column named by the axis.
+  csv() {
+    const quote = (v) => /[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v);
+    const rows = ["series," + quote(this.opts.xLabel) + ",value"];
+    for (const s of this.series) for (const [x, y] of s.points) rows.push(quote(s.label) + "," + x + "," + (y === null ? "" : y));
+    return rows.join("\n") + "\n";
+  }
   nearest(points, x) {
     let lo = 0, hi = points.length - 1;
     if (hi < 0) return null;
@@ -273,7 +294,7 @@ class Chart {
     }
     this.hover = { px, hits };
     if (hits.length) {
-      this.readout.replaceChildren(...hits.map((h) => el("div", {}, el("b", {}, this.opts.xLabel + " " + fmtNum(h.x)), "  ", this.series.length > 1 ? h.label + ": " : "",
+      this.readout.replaceChildren(...hits.map((h) => el("div", {}, el("b", {}, this.opts.xLabel + " " + (this.opts.xFormat || fmtNum)(h.x)), "  ", this.series.length > 1 ? h.label + ": " : "",
         h.smoothed === null ? fmtNum(h.y) : fmtNum(h.raw) + " (smoothed " + fmtNum(h.smoothed) + ")")));
       this.readout.style.display = "block";
       this.readout.style.left = Math.min(px + 12, L.w - 160) + "px";
@@ -300,20 +321,65 @@ function chartControls(charts) {
   const log = el("input", { type: "checkbox", id: "logscale" });
   log.addEventListener("change", () => charts.forEach((c) => c.setOptions({ logY: log.checked })));
   const reset = el("button", { onclick: () => charts.forEach((c) => c.resetZoom()) }, "Reset zoom");
-  return el("div", { class: "toolbar" }, "Smoothing", slider, label, el("label", {}, log, " log scale"), reset,
+  const xaxis = el("select", { id: "xaxis", title: "x-axis of the scalar charts" }, ...[["step", "x: step"], ["wall", "x: wall time"], ["relative", "x: relative time"]].map(([v, t]) => el("option", { value: v }, t)));
+  xaxis.addEventListener("change", () => charts.forEach((c) => c.setXMode && c.setXMode(xaxis.value)));
+  return el("div", { class: "toolbar" }, "Smoothing", slider, label, el("label", {}, log, " log scale"), xaxis, reset,
     el("span", { class: "dim" }, "drag on a chart to zoom, double-click to reset"));
 }
 
 // A scalar chart for one metric over several runs (one run on a run page).
+function fmtClock(ms) {
+  const d = new Date(ms), p = (n) => String(n).padStart(2, "0");
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+function fmtRel(sec) {
+  if (Math.abs(sec) < 60) return parseFloat(sec.toPrecision(3)) + "s";
+  return fmtDur(Math.round(sec * 1000));
+}
+const X_MODES = {
+  step: { label: "step", format: null },
+  wall: { label: "time", format: fmtClock },
+  relative: { label: "relative (s)", format: fmtRel },
+};
+// A scalar chart for one metric over several runs (one run on a run page). The x-axis is the step, the wall time of
+// each point, or the time since the series' first point (TensorBoard's three); times come with the points
+// (/api/series?x=time).
 function scalarChart(name, runs, legend) {
   let chart;
+  let mode = "step";
+  const t0 = {};
   const load = async (from, to) => {
     const width = Math.max(200, Math.round(chart.canvas.getBoundingClientRect().width || 600));
-    const res = await Promise.all(runs.map((r) => api("/api/series?" + q({ run: r.id, name, from, to, points: width })).catch(() => null)));
-    chart.setSeries(res.map((s, i) => s && { label: runs[i].label, color: runs[i].color, points: s.points, total: s.count, downsampled: s.downsampled }).filter(Boolean));
+    const timed = mode !== "step";
+    const res = await Promise.all(runs.map((r) => api("/api/series?" + q({ run: r.id, name, from, to, points: width, x: timed ? "time" : undefined })).catch(() => null)));
+    chart.setSeries(res.map((s, i) => {
+      if (!s) return null;
+      const id = runs[i].id;
+      if (timed && from === null && s.points.length) t0[id] = Math.min(...s.points.map((p) => p[2]));
+      const xOf = (p) => mode === "step" ? p[0] : mode === "wall" ? p[2] : (p[2] - (t0[id] ?? p[2])) / 1000;
+      return { label: runs[i].label, color: runs[i].color, points: s.points.map((p) => [xOf(p), p[1]]), steps: s.points.map((p) => p[0]), total: s.count, downsampled: s.downsampled };
+    }).filter(Boolean));
+    if (window.runlogCharts[name]) window.runlogCharts[name].x = mode;
   };
-  chart = new Chart(name, { onZoom: (a, b) => load(a, b), legend: !!legend });
-  chart.reload = () => load(chart.view ? Math.floor(chart.view[0]) : null, chart.view ? Math.ceil(chart.view[1]) : null);
+  // Zooming asks for a step range; in time modes the dragged time range is turned into the steps drawn there.
+  const zoom = (a, b) => {
+    if (a === null) return load(null, null);
+    if (mode === "step") return load(a, b);
+    let lo = Infinity, hi = -Infinity;
+    for (const s of chart.series) s.points.forEach(([x], k) => { if (x >= a && x <= b) { lo = Math.min(lo, s.steps[k]); hi = Math.max(hi, s.steps[k]); } });
+    if (!isFinite(lo)) { chart.draw(); return; }
+    return load(lo, hi);
+  };
+  chart = new Chart(name, { onZoom: zoom, legend: !!legend });
+  chart.reload = () => {
+    if (!chart.view) return load(null, null);
+    return zoom(chart.view[0], chart.view[1]);
+  };
+  chart.setXMode = (m) => {
+    mode = m; chart.view = null;
+    chart.opts.xLabel = X_MODES[m].label; chart.opts.xFormat = X_MODES[m].format;
+    return load(null, null);
+  };
   return chart;
 }
 
@@ -346,73 +412,403 @@ function xyChart(name, fetchData) {
   return chart;
 }
 
+// Download links of a chart: its drawn series as CSV, its canvas as PNG. The link's address is made on click, so it
+// always holds what is on screen.
+function downloads(title, csv, canvas) {
+  const file = title.replace(/[^A-Za-z0-9._-]+/g, "_") || "chart";
+  const a = el("a", { class: "dl", "data-csv": title, href: "#", download: file + ".csv", title: "download the drawn points as CSV" }, "CSV");
+  a.addEventListener("click", () => { a.href = URL.createObjectURL(new Blob([csv()], { type: "text/csv" })); });
+  const b = el("a", { class: "dl", "data-png": title, href: "#", download: file + ".png", title: "download the chart as PNG" }, "PNG");
+  b.addEventListener("click", () => { b.href = canvas.toDataURL("image/png"); });
+  return el("span", { class: "downloads" }, a, b);
+}
+
+// Rows or tables of several runs on one chart: the columns every run has, one series per run.
+function compareXY(title, runs, fetchOne) {
+  const chart = new Chart(title, { xLabel: "x", legend: true });
+  const xs = el("select", {}), ys = el("select", {});
+  let data = [];
+  const render = () => {
+    const xc = xs.value, yc = ys.value;
+    chart.opts.xLabel = xc || "row";
+    chart.setSeries(data.map((d, k) => {
+      const xi = d.columns.indexOf(xc), yi = d.columns.indexOf(yc);
+      const pts = d.rows.map((r, j) => [xi < 0 ? j : r[xi], r[yi]]).filter(([x, y]) => typeof x === "number" && (typeof y === "number" || y === null));
+      pts.sort((a, b) => a[0] - b[0]);
+      return { label: runs[k].label, color: runs[k].color, points: pts, total: pts.length };
+    }));
+  };
+  chart.reload = async () => {
+    data = await Promise.all(runs.map((r) => fetchOne(r).catch(() => ({ columns: [], rows: [] }))));
+    const numeric = (d, c) => { const i = d.columns.indexOf(c); return d.rows.some((r) => typeof r[i] === "number"); };
+    const common = data.length ? data[0].columns.filter((c) => data.every((d) => d.columns.includes(c) && numeric(d, c))) : [];
+    const keepX = xs.value, keepY = ys.value;
+    xs.replaceChildren(el("option", { value: "" }, "(row index)"), ...common.map((c) => el("option", { value: c }, c)));
+    ys.replaceChildren(...common.map((c) => el("option", { value: c }, c)));
+    xs.value = keepX && common.includes(keepX) ? keepX : (common.length > 1 ? common[0] : "");
+    ys.value = keepY && common.includes(keepY) ? keepY : (common.length > 1 ? common[1] : (common[0] || ""));
+    if (common.length) render(); else chart.setSeries([]);
+  };
+  xs.addEventListener("change", render); ys.addEventListener("change", render);
+  chart.controls = el("div", { class: "toolbar" }, "x", xs, "y", ys);
+  return chart;
+}
+
 function chartCard(title, chart, extra, description) {
-  return el("div", { class: "card" }, el("h3", { title }, title), description ? el("div", { class: "dim" }, description) : null, extra || null, chart.node);
+  return el("div", { class: "card" }, el("h3", { title }, downloads(title, () => chart.csv(), chart.canvas), title), description ? el("div", { class: "dim" }, description) : null, extra || null, chart.node);
 }
 
 // ---------- runs table ----------
-async function runsPage() {
-  document.title = "runs – runlog";
-  let runs = await api("/api/runs");
-  const state = { sort: "started_at", dir: -1, text: "", status: "", experiment: "" };
+// The table is filtered and sorted on the server (/api/runs?filter=&sort=, MLflow's search syntax, the same code as
+// `runlog ls --filter --sort`), which also places every child run right under its parent; children are folded under
+// a toggle by default. Filter, sort, chosen columns and unfolded runs live in the address (?filter=&sort=&cols=&open=).
+// The quick text box, the experiment and status selects narrow what came back, in the page.
+const SORT_KEYS = { name: "attributes.name", experiment: "attributes.experiment", status: "attributes.status", started_at: "attributes.start_time", duration_ms: "attributes.duration" };
+function keyOf(col) {
+  // A column id ("m:loss", "p:lr", "t:stage", or an attribute) as a search key with the name backticked.
+  const tick = (n) => "`" + n.replace(/`/g, "") + "`";
+  if (col.startsWith("m:")) return "metrics." + tick(col.slice(2));
+  if (col.startsWith("p:")) return "params." + tick(col.slice(2));
+  if (col.startsWith("t:")) return "tags." + tick(col.slice(2));
+  return SORT_KEYS[col] || col;
+}
+function caretLine(expr, column) {
+  return expr + "\n" + " ".repeat(Math.max(0, column - 1)) + "^";
+}
+async function runsPage(experiment) {
+  document.title = experiment ? experiment + " – runlog" : "runs – runlog";
+  const sweep = experiment ? sweepPanel(experiment) : null;
+  const url = new URLSearchParams(location.search);
+  const state = {
+    filter: url.get("filter") || "", sortCol: url.get("sort_col") || "started_at", dir: url.get("dir") === "asc" ? 1 : -1,
+    text: "", status: "", experiment: experiment || url.get("experiment") || "",
+    cols: url.get("cols") ? url.get("cols").split(",").filter(Boolean) : null,
+    open: new Set((url.get("open") || "").split(",").filter(Boolean)),
+  };
+  let runs = [];
   const selected = new Set();
-  const counts = {};
-  for (const r of runs) for (const m of Object.keys(r.metrics || {})) counts[m] = (counts[m] || 0) + 1;
-  const metricCols = Object.keys(counts).sort((a, b) => counts[b] - counts[a] || a.localeCompare(b)).slice(0, 5);
-  const cols = [
-    ["name", "Name"], ["experiment", "Experiment"], ["status", "Status"], ["started_at", "Started"], ["duration_ms", "Duration"],
-    ...metricCols.map((m) => ["m:" + m, m]),
-  ];
+  const saveUrl = () => {
+    const p = {};
+    if (state.filter) p.filter = state.filter;
+    if (state.sortCol !== "started_at") p.sort_col = state.sortCol;
+    if (state.dir > 0) p.dir = "asc";
+    if (state.cols) p.cols = state.cols.join(",");
+    if (state.open.size) p.open = [...state.open].join(",");
+    if (state.experiment && !experiment) p.experiment = state.experiment;
+    const s = q(p);
+    history.replaceState(null, "", location.pathname + (s ? "?" + s : ""));
+  };
+  const search = el("input", { type: "text", id: "search", placeholder: "search: metrics.loss < 0.3 and params.lr = '0.01'", spellcheck: "false", style: "min-width:28em" });
+  search.value = state.filter;
+  const searchError = el("pre", { id: "search-error", class: "search-error", style: "display:none" });
   const text = el("input", { type: "text", placeholder: "filter: name, experiment, id, tag", id: "filter" });
   const status = el("select", { id: "status-filter" }, el("option", { value: "" }, "any status"), ...["running", "completed", "failed", "cancelled", "crashed"].map((s) => el("option", { value: s }, s)));
-  const exps = [...new Set(runs.map((r) => r.experiment))].sort();
-  const exp = el("select", { id: "experiment-filter" }, el("option", { value: "" }, "all experiments"), ...exps.map((e) => el("option", { value: e }, e)));
+  const exp = el("select", { id: "experiment-filter" }, el("option", { value: "" }, "all experiments"));
   const compare = el("button", { id: "compare", disabled: "" }, "Compare selected");
   compare.addEventListener("click", () => { location.href = BASE + "/compare?" + q({ runs: [...selected].join(",") }); });
+  const expLink = el("a", { id: "experiment-link", style: "display:none" }, "experiment page →");
+  const expandAll = el("button", { id: "expand-all" }, "Unfold all");
+  const colsBox = el("details", { id: "columns", class: "columns" }, el("summary", {}, "Columns"));
   const tbody = el("tbody", {});
   const thead = el("thead", {});
-  const value = (r, key) => key.startsWith("m:") ? (r.metrics[key.slice(2)] || {}).last : r[key];
-  const renderHead = () => thead.replaceChildren(el("tr", {}, el("th", {}, ""), ...cols.map(([k, label]) => {
-    const th = el("th", { class: k.startsWith("m:") || k === "duration_ms" ? "num" : "", "data-key": k }, label + (state.sort === k ? (state.dir > 0 ? " ▲" : " ▼") : ""));
-    th.addEventListener("click", () => { if (state.sort === k) state.dir = -state.dir; else { state.sort = k; state.dir = 1; } render(); });
+  const count = el("span", { class: "dim", id: "count" });
+  let metricCols = [];
+  let allCols = [];
+  const value = (r, key) => key.startsWith("m:") ? (r.metrics[key.slice(2)] || {}).last
+    : key.startsWith("p:") ? r.params[key.slice(2)] : key.startsWith("t:") ? r.tags[key.slice(2)] : r[key];
+  const chosen = () => state.cols || metricCols;
+  const cols = () => [
+    ["name", "Name"], ["experiment", "Experiment"], ["status", "Status"], ["started_at", "Started"], ["duration_ms", "Duration"],
+    ...chosen().map((c) => [c, c.startsWith("m:") ? c.slice(2) : c.startsWith("p:") ? "params." + c.slice(2) : "tags." + c.slice(2)]),
+  ];
+  const renderHead = () => thead.replaceChildren(el("tr", {}, el("th", {}, ""), ...cols().map(([k, label]) => {
+    const numeric = k.startsWith("m:") || k.startsWith("p:") || k === "duration_ms";
+    const th = el("th", { class: numeric ? "num" : "", "data-key": k }, label + (state.sortCol === k ? (state.dir > 0 ? " ▲" : " ▼") : ""));
+    th.addEventListener("click", () => { if (state.sortCol === k) state.dir = -state.dir; else { state.sortCol = k; state.dir = 1; } load(); });
     return th;
   })));
+  const renderColumns = () => {
+    const boxes = allCols.map((c) => {
+      const b = el("input", { type: "checkbox", "data-col": c });
+      b.checked = chosen().includes(c);
+      b.addEventListener("change", () => {
+        const now = chosen().filter((x) => x !== c);
+        if (b.checked) now.push(c);
+        state.cols = now; saveUrl(); render();
+      });
+      return el("label", {}, b, " " + (c.startsWith("m:") ? "metrics." : c.startsWith("p:") ? "params." : "tags.") + c.slice(2));
+    });
+    colsBox.replaceChildren(el("summary", {}, "Columns"), el("div", { class: "colgrid" }, ...boxes));
+  };
   const render = () => {
     renderHead();
     const t = state.text.toLowerCase();
-    const shown = runs.filter((r) => (!state.status || r.status === state.status) && (!state.experiment || r.experiment === state.experiment) &&
-      (!t || [r.name, r.experiment, r.id, ...Object.entries(r.tags).map(([k, v]) => k + "=" + v)].some((s) => s.toLowerCase().includes(t))));
-    shown.sort((a, b) => {
-      const x = value(a, state.sort), y = value(b, state.sort);
-      if (x === y) return 0;
-      if (x === undefined || x === null) return 1;
-      if (y === undefined || y === null) return -1;
-      return (x < y ? -1 : 1) * state.dir;
-    });
-    tbody.replaceChildren(...shown.map((r) => {
+    const direct = (r) => (!state.status || r.status === state.status) && (!state.experiment || r.experiment === state.experiment) &&
+      (!t || [r.name, r.experiment, r.id, ...Object.entries(r.tags).map(([k, v]) => k + "=" + v)].some((s) => s.toLowerCase().includes(t)));
+    // The server sends runs in tree order with depths; a run is hidden while any shown ancestor is folded.
+    const rows = [];
+    const path = []; // open state of the ancestors of the current position: [{depth, open}]
+    let shownCount = 0;
+    for (const r of runs) {
+      while (path.length && path[path.length - 1].depth >= r.depth) path.pop();
+      const hidden = path.some((p) => !p.open);
+      const isOpen = state.open.has(r.id);
+      path.push({ depth: r.depth, open: isOpen });
+      if (!direct(r)) continue;
+      shownCount += 1;
+      if (hidden) continue;
       const box = el("input", { type: "checkbox", "data-run": r.id });
       box.checked = selected.has(r.id);
       box.addEventListener("change", () => { if (box.checked) selected.add(r.id); else selected.delete(r.id); compare.disabled = selected.size < 2; });
-      return el("tr", { "data-run": r.id }, el("td", {}, box),
-        el("td", {}, r.parent ? "└ " : "", el("a", { href: BASE + "/runs/" + r.id }, r.name)),
-        el("td", {}, r.experiment), el("td", {}, statusBadge(r.status)), el("td", {}, fmtTime(r.started_at)),
+      const fold = r.children ? el("button", { class: "fold", "data-fold": r.id, title: (isOpen ? "fold " : "unfold ") + r.children + " child runs" },
+        (isOpen ? "▾ " : "▸ ") + r.children) : null;
+      if (fold) fold.addEventListener("click", () => { if (state.open.has(r.id)) state.open.delete(r.id); else state.open.add(r.id); saveUrl(); render(); });
+      rows.push(el("tr", { "data-run": r.id, "data-depth": String(r.depth), "data-parent": r.parent || "" }, el("td", {}, box),
+        el("td", { style: "padding-left:" + (9 + 18 * r.depth) + "px" }, r.depth ? "└ " : "", el("a", { href: BASE + "/runs/" + r.id }, r.name), fold ? " " : null, fold),
+        el("td", {}, el("a", { href: BASE + "/experiments/" + encodeURIComponent(r.experiment), class: "plain" }, r.experiment)),
+        el("td", {}, statusBadge(r.status)), el("td", {}, fmtTime(r.started_at)),
         el("td", { class: "num" }, fmtDur(r.duration_ms)),
-        ...metricCols.map((m) => el("td", { class: "num" }, fmtNum((r.metrics[m] || {}).last))));
-    }));
-    count.textContent = shown.length + " of " + runs.length + " runs";
+        ...chosen().map((c) => el("td", { class: "num" }, fmtNum(value(r, c))))));
+    }
+    tbody.replaceChildren(...rows);
+    count.textContent = shownCount + " of " + total + " runs" + (rows.length < shownCount ? " (" + (shownCount - rows.length) + " folded)" : "");
+    expLink.style.display = state.experiment ? "" : "none";
+    expLink.href = BASE + "/experiments/" + encodeURIComponent(state.experiment);
   };
-  const count = el("span", { class: "dim" });
+  let total = 0;
+  let seq = 0;
+  const load = async () => {
+    const mine = ++seq;
+    const sort = keyOf(state.sortCol) + (state.dir < 0 ? " DESC" : "");
+    saveUrl();
+    try {
+      const got = await api("/api/runs?" + q({ filter: state.filter, sort, experiment }));
+      if (mine !== seq) return;
+      runs = got;
+      searchError.style.display = "none";
+      search.classList.remove("bad");
+    } catch (e) {
+      if (mine !== seq) return;
+      searchError.textContent = e.message + "\n" + (e.body && e.body.field === "filter" && e.body.column ? caretLine(state.filter, e.body.column) : "");
+      searchError.style.display = "block";
+      search.classList.add("bad");
+      runs = [];
+    }
+    render();
+    if (sweep) { try { await sweep.update(runs, state.filter); } catch (e) { console.error(e); } }
+    document.body.dataset.loaded = String(mine);
+  };
+  // The full list once, for the experiment picker, the column choices and the count.
+  const everything = await api("/api/runs?" + q({ experiment }));
+  total = everything.length;
+  const counts = {};
+  const params = new Set(), tags = new Set();
+  for (const r of everything) {
+    for (const m of Object.keys(r.metrics || {})) counts[m] = (counts[m] || 0) + 1;
+    for (const p of Object.keys(r.params || {})) params.add(p);
+    for (const t of Object.keys(r.tags || {})) tags.add(t);
+  }
+  const metricNames = Object.keys(counts).sort((a, b) => counts[b] - counts[a] || a.localeCompare(b));
+  metricCols = metricNames.slice(0, 5).map((m) => "m:" + m);
+  allCols = [...metricNames.map((m) => "m:" + m), ...[...params].sort().map((p) => "p:" + p), ...[...tags].sort().map((t) => "t:" + t)];
+  for (const e of [...new Set(everything.map((r) => r.experiment))].sort()) exp.append(el("option", { value: e }, e));
+  exp.value = state.experiment;
+  renderColumns();
+  let typing = null;
+  search.addEventListener("input", () => { clearTimeout(typing); typing = setTimeout(() => { state.filter = search.value; load(); }, 250); });
+  search.addEventListener("keydown", (e) => { if (e.key === "Enter") { clearTimeout(typing); state.filter = search.value; load(); } });
   text.addEventListener("input", () => { state.text = text.value; render(); });
   status.addEventListener("change", () => { state.status = status.value; render(); });
-  exp.addEventListener("change", () => { state.experiment = exp.value; render(); });
-  setMain(el("h1", {}, "Runs"), el("div", { class: "toolbar" }, text, exp, status, compare, count),
-    runs.length ? el("table", { id: "runs" }, thead, tbody) : el("p", { class: "dim" }, "No runs in this store yet."));
-  render();
+  exp.addEventListener("change", () => { state.experiment = exp.value; saveUrl(); render(); });
+  expandAll.addEventListener("click", () => {
+    const all = runs.filter((r) => r.children).map((r) => r.id);
+    if (all.every((id) => state.open.has(id))) state.open.clear(); else all.forEach((id) => state.open.add(id));
+    saveUrl(); render();
+  });
+  if (experiment) { exp.style.display = "none"; }
+  setMain(experiment ? el("h1", {}, el("span", { class: "dim" }, "Experiment "), experiment) : el("h1", {}, "Runs"),
+    sweep ? sweep.node : null,
+    sweep ? el("h2", {}, "Runs") : null,
+    el("div", { class: "toolbar" }, search, el("a", { href: "#", class: "dim", title: "metrics.X, params.X, tags.X, attributes.status|name|experiment|start_time|duration; = != < <= > >= like ilike in; joined by and" }, "syntax?")),
+    searchError,
+    el("div", { class: "toolbar" }, text, exp, status, compare, expandAll, colsBox, expLink, count),
+    total ? el("table", { id: "runs" }, thead, tbody) : el("p", { class: "dim" }, "No runs in this store yet."));
+  await load();
   markReady();
   setInterval(async () => {
     if (!runs.some((r) => r.status === "running")) return;
-    try { runs = await api("/api/runs"); render(); } catch (_) { /* keep the last good view */ }
+    try { await load(); } catch (_) { /* keep the last good view */ }
   }, 3000);
+}
+
+// ---------- experiment (sweep) page ----------
+// The runs table of one experiment (the same search, sort and folding as "/"), above it three charts of the runs it
+// shows: parallel coordinates of the params against a chosen metric, a scatter of one param against the metric, and
+// one metric overlaid across the runs grouped by a param (mean line, min/max band), summarized on the server
+// (/api/overlay) so 1,000 runs cost a few hundred points per group.
+function axisOf(name, values) {
+  const present = values.filter((v) => v !== undefined && v !== null && v !== "");
+  const nums = present.map((v) => typeof v === "number" ? v : (typeof v === "string" && v.trim() !== "" && isFinite(Number(v)) ? Number(v) : NaN));
+  if (present.length && nums.every((n) => isFinite(n))) {
+    let lo = Math.min(...nums), hi = Math.max(...nums);
+    const log = lo > 0 && hi / lo >= 100;
+    if (lo === hi) { lo -= 0.5; hi += 0.5; }
+    return { name, kind: "number", min: lo, max: hi, log, pos: (v) => {
+      const n = typeof v === "number" ? v : Number(v);
+      if (v === undefined || v === null || v === "" || !isFinite(n)) return null;
+      return log ? (Math.log10(n) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) : (n - lo) / (hi - lo);
+    } };
+  }
+  const cats = [...new Set(present.map(String))].sort();
+  return { name, kind: "category", values: cats, pos: (v) => {
+    if (v === undefined || v === null) return null;
+    const i = cats.indexOf(String(v));
+    return i < 0 ? null : (cats.length === 1 ? 0.5 : i / (cats.length - 1));
+  } };
+}
+function heat(t) { // 0 = best (blue) .. 1 = worst (red) when lower is better
+  const h = 220 - 220 * Math.max(0, Math.min(1, t));
+  return `hsl(${h},70%,45%)`;
+}
+function canvasCtx(canvas) {
+  const r = canvas.getBoundingClientRect(), dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(r.width * dpr); canvas.height = Math.round(r.height * dpr);
+  const g = canvas.getContext("2d"); g.setTransform(dpr, 0, 0, dpr, 0, 0); g.clearRect(0, 0, r.width, r.height);
+  g.font = "11px system-ui, sans-serif";
+  return { g, w: r.width, h: r.height };
+}
+function fmtAxis(a, t) {
+  if (a.kind === "category") return "";
+  const v = a.log ? Math.pow(10, Math.log10(a.min) + t * (Math.log10(a.max) - Math.log10(a.min))) : a.min + t * (a.max - a.min);
+  return fmtTick(parseFloat(v.toPrecision(3)));
+}
+function drawParallel(canvas, axes, rows, colorAxis) {
+  const { g, w, h } = canvasCtx(canvas);
+  const L = 40, R = 60, T = 30, B = 22;
+  const x = (i) => axes.length < 2 ? w / 2 : L + i * (w - L - R) / (axes.length - 1);
+  const y = (t) => T + (1 - t) * (h - T - B);
+  g.lineWidth = 1; g.globalAlpha = rows.length > 300 ? 0.35 : 0.7;
+  for (const r of rows) {
+    const c = r[colorAxis];
+    g.strokeStyle = c === null ? "#999" : heat(c);
+    g.beginPath();
+    let pen = false;
+    r.forEach((t, i) => { if (t === null) { pen = false; return; } if (pen) g.lineTo(x(i), y(t)); else g.moveTo(x(i), y(t)); pen = true; });
+    g.stroke();
+  }
+  g.globalAlpha = 1; g.strokeStyle = "#555"; g.fillStyle = "#1d2330";
+  axes.forEach((a, i) => {
+    g.beginPath(); g.moveTo(x(i), y(0)); g.lineTo(x(i), y(1)); g.stroke();
+    g.textAlign = "center"; g.textBaseline = "bottom"; g.font = "600 11px system-ui, sans-serif";
+    g.fillText(a.name.length > 22 ? a.name.slice(0, 21) + "…" : a.name, x(i), T - 12);
+    g.font = "11px system-ui, sans-serif"; g.textAlign = "left"; g.textBaseline = "middle"; g.fillStyle = "#6b7385";
+    if (a.kind === "number") { for (const t of [0, 0.5, 1]) g.fillText(fmtAxis(a, t), x(i) + 4, y(t)); }
+    else a.values.forEach((v, k) => g.fillText(v.length > 12 ? v.slice(0, 11) + "…" : v, x(i) + 4, y(a.values.length === 1 ? 0.5 : k / (a.values.length - 1))));
+    g.fillStyle = "#1d2330";
+  });
+}
+function drawScatter(canvas, xa, ya, pts) {
+  const { g, w, h } = canvasCtx(canvas);
+  const L = 58, R = 12, T = 10, B = 30;
+  const X = (t) => L + t * (w - L - R), Y = (t) => T + (1 - t) * (h - T - B);
+  g.strokeStyle = "#c8ccd5"; g.strokeRect(L, T, w - L - R, h - T - B);
+  g.fillStyle = "#6b7385"; g.textAlign = "right"; g.textBaseline = "middle";
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) g.fillText(fmtAxis(ya, t), L - 5, Y(t));
+  g.textAlign = "center"; g.textBaseline = "top";
+  if (xa.kind === "number") for (const t of [0, 0.25, 0.5, 0.75, 1]) g.fillText(fmtAxis(xa, t), X(t), h - B + 5);
+  else xa.values.forEach((v, k) => g.fillText(v, X(xa.values.length === 1 ? 0.5 : k / (xa.values.length - 1)), h - B + 5));
+  g.fillStyle = "rgba(47,111,222,0.75)";
+  for (const [tx, ty] of pts) { g.beginPath(); g.arc(X(tx), Y(ty), 3, 0, 7); g.fill(); }
+}
+function sweepPanel(experiment) {
+  const metricSel = el("select", { id: "sweep-metric" });
+  const aggSel = el("select", { id: "sweep-agg" }, ...["last", "min", "max"].map((a) => el("option", { value: a }, a)));
+  const xSel = el("select", { id: "scatter-x" });
+  const ovMetric = el("select", { id: "overlay-metric" });
+  const groupSel = el("select", { id: "overlay-group" });
+  const pcCanvas = el("canvas", { id: "parallel", class: "sweep", "data-lines": "0" });
+  const scCanvas = el("canvas", { id: "scatter", class: "sweep", "data-points": "[]" });
+  const ov = new Chart("sweep:overlay", { legend: true });
+  const ovInfo = el("div", { class: "dim", id: "overlay-info" });
+  let runs = [], filter = "", metrics = [], params = [];
+  const val = (r, m) => { const s = (r.metrics || {})[m]; return s ? s[aggSel.value] : undefined; };
+  const opts = (sel, list, keep, first) => {
+    const old = sel.value;
+    sel.replaceChildren(...(first ? [el("option", { value: "" }, first)] : []), ...list.map((v) => el("option", { value: v }, v)));
+    sel.value = list.includes(old) ? old : (keep && list.includes(keep) ? keep : (first ? "" : (list[0] || "")));
+  };
+  const drawLocal = () => {
+    const m = metricSel.value;
+    const withM = runs.filter((r) => typeof val(r, m) === "number" && isFinite(val(r, m)));
+    const varying = params.filter((p) => new Set(withM.map((r) => JSON.stringify(r.params[p]))).size > 1).slice(0, 12);
+    const axes = [...varying.map((p) => axisOf("params." + p, withM.map((r) => r.params[p]))), axisOf(m + " (" + aggSel.value + ")", withM.map((r) => val(r, m)))];
+    const rows = withM.map((r) => [...varying.map((p, i) => axes[i].pos(r.params[p])), axes[axes.length - 1].pos(val(r, m))]);
+    drawParallel(pcCanvas, axes, rows, axes.length - 1);
+    pcCanvas.dataset.lines = String(rows.length);
+    window.runlogCharts["sweep:parallel"] = { axes: axes.map((a) => ({ name: a.name, kind: a.kind, min: a.min, max: a.max, values: a.values })), lines: rows, runs: withM.map((r) => r.id) };
+    const xp = xSel.value;
+    const xa = axisOf("params." + xp, withM.map((r) => r.params[xp]));
+    const ya = axes[axes.length - 1];
+    const pts = withM.map((r) => [xa.pos(r.params[xp]), ya.pos(val(r, m)), r.params[xp], val(r, m)]).filter((p) => p[0] !== null && p[1] !== null);
+    drawScatter(scCanvas, xa, ya, pts);
+    scCanvas.dataset.points = JSON.stringify(pts.map((p) => [p[2], p[3]]));
+    window.runlogCharts["sweep:scatter"] = { x: "params." + xp, y: m, points: pts.map((p) => [p[2], p[3]]) };
+  };
+  let ovSeq = 0;
+  const loadOverlay = async () => {
+    const mine = ++ovSeq;
+    const name = ovMetric.value;
+    if (!name) { ov.setSeries([]); return; }
+    const width = Math.max(100, Math.round(ov.canvas.getBoundingClientRect().width || 600));
+    const group = groupSel.value ? "params.`" + groupSel.value + "`" : "";
+    const o = await api("/api/overlay?" + q({ experiment, name, group, filter, points: Math.min(400, width) }));
+    if (mine !== ovSeq) return;
+    ov.setSeries(o.groups.map((gr, i) => ({
+      label: (groupSel.value ? groupSel.value + "=" : "") + gr.key + " (" + gr.runs + (gr.runs === 1 ? " run)" : " runs)"),
+      color: COLORS[i % COLORS.length], points: gr.points.map((p) => [p[0], p[1]]),
+      band: gr.points.map((p) => [p[0], p[2], p[3]]), total: gr.points.length,
+    })));
+    window.runlogCharts["sweep:overlay"].groups = o.groups;
+    window.runlogCharts["sweep:overlay"].runs = o.runs;
+    ovInfo.textContent = o.runs + " runs, mean line and min/max band per group";
+  };
+  const csvRows = (header, rows) => [header, ...rows].map((r) => r.map((v) => v === null || v === undefined ? "" : (/[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v))).join(",")).join("\n") + "\n";
+  const pcCsv = () => {
+    const m = metricSel.value, list = runs.filter((r) => typeof val(r, m) === "number");
+    return csvRows(["run", "name", ...params.map((p) => "params." + p), m + " (" + aggSel.value + ")"], list.map((r) => [r.id, r.name, ...params.map((p) => r.params[p]), val(r, m)]));
+  };
+  const scCsv = () => { const c = window.runlogCharts["sweep:scatter"]; return csvRows([c.x, c.y], c.points); };
+  const ovCsv = () => {
+    const c = window.runlogCharts["sweep:overlay"] || {};
+    return csvRows(["group", "runs", "step", "mean", "min", "max"], (c.groups || []).flatMap((g) => g.points.map((p) => [g.key, g.runs, ...p])));
+  };
+  [metricSel, aggSel, xSel].forEach((s) => s.addEventListener("change", drawLocal));
+  [ovMetric, groupSel].forEach((s) => s.addEventListener("change", () => loadOverlay().catch((e) => { ovInfo.textContent = e.message; })));
+  new ResizeObserver(() => { if (runs.length) drawLocal(); }).observe(pcCanvas);
+  const node = el("div", { id: "sweep" },
+    el("div", { class: "toolbar" }, "metric", metricSel, aggSel),
+    el("div", { class: "grid sweep-grid" },
+      el("div", { class: "card wide" }, el("h3", {}, downloads("parallel", pcCsv, pcCanvas), "Parallel coordinates"), pcCanvas),
+      el("div", { class: "card" }, el("h3", {}, downloads("scatter", scCsv, scCanvas), "Scatter"), el("div", { class: "toolbar" }, "x", xSel, el("span", { class: "dim" }, "y = the metric above")), scCanvas),
+      el("div", { class: "card" }, el("h3", {}, downloads("overlay", ovCsv, ov.canvas), "Overlay"), el("div", { class: "toolbar" }, "metric", ovMetric, "group by", groupSel), ov.node, ovInfo)));
+  return {
+    node, charts: [ov],
+    async update(list, f) {
+      runs = list; filter = f;
+      // Metrics most runs have first, then the longest series (the training curve rather than a final score).
+      const counts = {}, points = {};
+      for (const r of runs) for (const [k, m] of Object.entries(r.metrics || {})) { counts[k] = (counts[k] || 0) + 1; points[k] = (points[k] || 0) + (m.count || 0); }
+      metrics = Object.keys(counts).sort((a, b) => counts[b] - counts[a] || points[b] - points[a] || a.localeCompare(b));
+      params = [...new Set(runs.flatMap((r) => Object.keys(r.params || {})))].sort();
+      const varying = params.filter((p) => new Set(runs.map((r) => JSON.stringify(r.params[p]))).size > 1);
+      opts(metricSel, metrics, metrics[0]);
+      opts(xSel, params, varying[0]);
+      opts(ovMetric, metrics, metrics[0]);
+      opts(groupSel, params, varying[0], "(no grouping)");
+      drawLocal();
+      await loadOverlay();
+    },
+  };
 }
 
 // ---------- run page ----------
@@ -614,6 +1010,16 @@ async function comparePage() {
   const runs = infos.map((d, i) => ({ id: d.run.id, label: d.run.experiment + "/" + d.run.name, color: COLORS[i % COLORS.length] }));
   const names = [...new Set(infos.flatMap((d) => d.metrics.filter((m) => m.kind === "scalar").map((m) => m.name)))].sort();
   const charts = names.map((n) => scalarChart(n, runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === "scalar" && m.name === n)), true));
+  // Row metrics and tables (the last one of each run) overlaid too: one series per run over the chosen columns.
+  const xyCards = [];
+  for (const kind of ["row", "table"]) {
+    const xyNames = [...new Set(infos.flatMap((d) => d.metrics.filter((m) => m.kind === kind).map((m) => m.name)))].sort();
+    for (const n of xyNames) {
+      const who = runs.filter((_, i) => infos[i].metrics.some((m) => m.kind === kind && m.name === n));
+      const c = compareXY(n + (kind === "row" ? " (rows)" : " (table)"), who, (r) => api((kind === "row" ? "/api/rows?" : "/api/table?") + q({ run: r.id, name: n })));
+      charts.push(c); xyCards.push(chartCard(n + (kind === "row" ? " (rows)" : " (table)"), c, c.controls));
+    }
+  }
   const go = (list) => { location.href = BASE + "/compare?" + q({ runs: list.join(",") }); };
   const picker = el("select", { id: "add-run" }, el("option", { value: "" }, "add a run…"));
   api("/api/runs").then((all) => {
@@ -625,7 +1031,7 @@ async function comparePage() {
       el("a", { href: BASE + "/runs/" + r.id }, r.label), " ",
       el("button", { title: "remove", "data-remove": r.id, onclick: () => go(runs.filter((x) => x.id !== r.id).map((x) => x.id)) }, "×"))), picker),
     chartControls(charts),
-    el("div", { class: "grid", id: "charts" }, ...charts.map((c, i) => chartCard(names[i], c))));
+    el("div", { class: "grid", id: "charts" }, ...names.map((n, i) => chartCard(n, charts[i])), ...xyCards));
   await Promise.all(charts.map((c) => c.reload()));
   markReady();
 }
@@ -637,6 +1043,7 @@ async function comparePage() {
   try {
     if (path === "/" || path === "") await runsPage();
     else if (path.startsWith("/runs/")) await runPage(decodeURIComponent(path.slice(6)));
+    else if (path.startsWith("/experiments/")) await runsPage(decodeURIComponent(path.slice(13)));
     else if (path === "/compare") await comparePage();
     else errorPage("Page not found", "There is no page " + path + ".");
   } catch (e) {

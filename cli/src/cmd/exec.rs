@@ -64,6 +64,13 @@ pub struct Args {
     /// Most files in the snapshot; a directory with more is not snapshotted.
     #[arg(long, default_value_t = SnapshotLimits::default().max_files)]
     pub snapshot_max_files: usize,
+    /// Sample CPU, memory, disk and network I/O of the machine and the command (and NVIDIA GPUs, when NVML is
+    /// present) into the run's system/... series, on a background thread (also turned on by RUNLOG_SYSTEM_METRICS=1).
+    #[arg(long)]
+    pub system_metrics: bool,
+    /// Seconds between system-metric samples (at least 0.1).
+    #[arg(long, value_name = "SECS", default_value_t = crate::sysmetrics::DEFAULT_INTERVAL.as_secs_f64())]
+    pub system_metrics_interval: f64,
     /// The command and its arguments (after `--`).
     #[arg(required = true, last = true)]
     pub command: Vec<String>,
@@ -76,6 +83,19 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
 }
 
 async fn exec(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
+    let sample_every = std::time::Duration::try_from_secs_f64(args.system_metrics_interval)
+        .ok()
+        .filter(|d| *d >= crate::sysmetrics::MIN_INTERVAL)
+        .ok_or_else(|| {
+            common::coded(
+                code::USAGE,
+                format!(
+                    "--system-metrics-interval {} is below the limit of {} s",
+                    args.system_metrics_interval,
+                    crate::sysmetrics::MIN_INTERVAL.as_secs_f64()
+                ),
+            )
+        })?;
     // Listen before anything can be interrupted, so a signal is never lost between here and the child's start.
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigint = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
@@ -114,6 +134,13 @@ async fn exec(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(127));
         }
     };
+    let sampler = match child.id() {
+        Some(p) if args.system_metrics || crate::sysmetrics::enabled_by_env() => Some(
+            crate::sysmetrics::Sampler::start(run.clone(), p, sample_every)
+                .context("start the system-metrics sampler")?,
+        ),
+        _ => None,
+    };
     let pid = child.id().and_then(|p| rustix::process::Pid::from_raw(p as i32));
     let out = child.stdout.take().map(|s| tokio::spawn(capture(s, run.clone(), "stdout", args.show_output)));
     let err = child.stderr.take().map(|s| tokio::spawn(capture(s, run.clone(), "stderr", args.show_output)));
@@ -137,6 +164,9 @@ async fn exec(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     for task in [out, err].into_iter().flatten() {
         // Output already read is logged; a grandchild holding the pipe open does not keep the run from ending.
         let _ = tokio::time::timeout(DRAIN_AFTER_EXIT, task).await;
+    }
+    if let Some(s) = sampler {
+        s.stop();
     }
     use std::os::unix::process::ExitStatusExt as _;
     let (status_to, reason, exit) = match (interrupted, status.code(), status.signal()) {

@@ -29,11 +29,20 @@ pub enum Format {
 
 /// Arguments of `runlog export`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "timestamp is milliseconds since the Unix epoch (UTC). In CSV, non-finite values are NaN, inf,
--inf; in JSON lines they are the strings \"NaN\", \"inf\", \"-inf\"; Parquet keeps them as doubles.")]
+#[command(
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true,
+    after_help = "timestamp is milliseconds since the Unix epoch (UTC). In CSV, non-finite values are NaN, inf,
+-inf; in JSON lines they are the strings \"NaN\", \"inf\", \"-inf\"; Parquet keeps them as doubles.
+`runlog export tensorboard RUN DIR` writes the run as a TensorBoard event file instead."
+)]
 pub struct Args {
+    /// Another format with its own arguments.
+    #[command(subcommand)]
+    pub to: Option<To>,
     /// The run: id, unambiguous id prefix, or experiment/name.
-    pub run: String,
+    #[arg(required = true)]
+    pub run: Option<String>,
     /// Series to export (default: all scalar series of the run).
     pub names: Vec<String>,
     /// Output format.
@@ -44,12 +53,25 @@ pub struct Args {
     pub output: Option<PathBuf>,
 }
 
+/// Export targets with arguments of their own.
+#[derive(Debug, clap::Subcommand)]
+pub enum To {
+    /// Write a run as a TensorBoard event file (scalars, images, texts, params as hparams).
+    Tensorboard(super::tensorboard::ExportArgs),
+}
+
 /// Runs `runlog export`.
 pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
+    if let Some(To::Tensorboard(a)) = args.to {
+        return super::tensorboard::export(a, g);
+    }
+    let Some(run) = args.run.as_deref() else {
+        return Err(common::coded(common::code::USAGE, "name the run to export"));
+    };
     if args.format == Format::Parquet && args.output.is_none() {
         return Err(common::coded(common::code::USAGE, "--format parquet needs --output FILE (Parquet is binary)"));
     }
-    let (reader, info) = common::open_run(&g.store_path(), &args.run)?;
+    let (reader, info) = common::open_run(&g.store_path(), run)?;
     let names = super::metrics::scalar_names(&reader, &info.id, &args.names)?;
     let total: u64 = reader
         .summary(&info.id)

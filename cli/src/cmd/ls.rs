@@ -4,6 +4,7 @@
 
 use super::Global;
 use crate::common::{self, Paint, TextTable, format_duration, format_time, format_value};
+use crate::filter::{Filter, arrange, parse_sort};
 use anyhow::Context as _;
 use runlog_core::{MetricSummary, RunInfo, RunStatus};
 use std::collections::BTreeMap;
@@ -12,14 +13,17 @@ use std::process::ExitCode;
 
 /// Arguments of `runlog ls`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "JSON output (--json) is an array with one object per run, oldest first:
+#[command(
+    after_help = "JSON output (--json) is an array with one object per run, oldest first (or in --sort order), each child run right
+after its parent:
   {\"id\": \"0193...\", \"experiment\": \"mnist\", \"name\": \"lr-0.1\", \"parent\": null,
    \"status\": \"completed\", \"reason\": null, \"started_at\": 1732668000000, \"ended_at\": 1732668060000,
    \"duration_ms\": 60000, \"params\": {\"lr\": 0.1}, \"tags\": {}, \"properties\": {},
    \"metrics\": {\"loss\": {\"last\": 0.12, \"step\": 999, \"count\": 1000, \"min\": 0.1, \"max\": 2.3}}}
 Times are milliseconds since the Unix epoch (UTC); ended_at is null while running. status is one of running,
 completed, failed, cancelled, crashed. Non-finite floats are the strings \"NaN\", \"inf\", \"-inf\".
-Fields may be added; none is removed or renamed.")]
+Fields may be added; none is removed or renamed."
+)]
 pub struct Args {
     /// Only runs of this experiment (repeatable).
     #[arg(long, short = 'e')]
@@ -33,6 +37,14 @@ pub struct Args {
     /// Key metrics to show the last value of (repeatable; default: up to 3 most common per experiment).
     #[arg(long, short = 'm')]
     pub metric: Vec<String>,
+    /// Only runs matching an MLflow search expression, e.g. "metrics.loss < 0.3 and params.lr = '0.01'"
+    /// (metrics.X, params.X, tags.X, attributes.X; = != < <= > >= like ilike in; joined by and).
+    #[arg(long, short = 'f', value_name = "EXPR")]
+    pub filter: Option<String>,
+    /// Order by keys, MLflow order_by style: "metrics.loss", "-start_time", "start_time DESC, params.lr"
+    /// (repeatable; runs without the key last; child runs stay under their parent).
+    #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
+    pub sort: Vec<String>,
     /// Print JSON (see below) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -49,6 +61,12 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
             )
         })?);
     }
+    let filter = match &args.filter {
+        Some(f) => Filter::parse(f).map_err(|e| common::coded(common::code::USAGE, format!("--filter {f:?} {e}")))?,
+        None => Filter::default(),
+    };
+    let sort = args.sort.join(",");
+    let sort = parse_sort(&sort).map_err(|e| common::coded(common::code::USAGE, format!("--sort {sort:?} {e}")))?;
     let path = g.store_path();
     let reader = common::open_reader(&path)?;
     let runs = reader.runs().with_context(|| format!("list runs of {}", path.display()))?;
@@ -65,10 +83,13 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         .collect();
     let mut all = reader.summaries().with_context(|| format!("summarize runs of {}", path.display()))?;
     let summaries: Vec<Vec<MetricSummary>> = runs.iter().map(|r| all.remove(&r.id).unwrap_or_default()).collect();
+    let refs: Vec<&[MetricSummary]> = summaries.iter().map(Vec::as_slice).collect();
+    let placed = arrange(&runs, &refs, &filter, &sort);
     let out = std::io::stdout();
     let mut out = out.lock();
     if args.json {
-        let list: Vec<serde_json::Value> = runs.iter().zip(&summaries).map(|(r, s)| ls_json(r, s)).collect();
+        let list: Vec<serde_json::Value> =
+            placed.iter().map(|p| ls_json(&runs[p.index], &summaries[p.index])).collect();
         let mut buf = std::io::BufWriter::with_capacity(64 << 10, &mut out);
         serde_json::to_writer(&mut buf, &list).context("write output")?;
         writeln!(buf).context("write output")?;
@@ -80,31 +101,37 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         writeln!(out, "no runs in {}", path.display()).context("write output")?;
         return Ok(ExitCode::SUCCESS);
     }
+    if placed.is_empty() {
+        writeln!(out, "no runs match").context("write output")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let prefix = common::unique_prefix_len(runs.iter().map(|r| r.id.as_str()), 8);
-    let mut by_exp: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, r) in runs.iter().enumerate() {
-        by_exp.entry(&r.experiment).or_default().push(i);
+    let mut by_exp: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
+    for p in &placed {
+        by_exp.entry(&runs[p.index].experiment).or_default().push((p.index, p.depth));
     }
     let mut first = true;
     for (exp, idx) in by_exp {
-        let idx = parents_first(&runs, idx);
         if !first {
             writeln!(out).context("write output")?;
         }
         first = false;
-        let keys =
-            if args.metric.is_empty() { key_metrics(idx.iter().map(|&i| &summaries[i])) } else { args.metric.clone() };
+        let keys = if args.metric.is_empty() {
+            key_metrics(idx.iter().map(|&(i, _)| &summaries[i]))
+        } else {
+            args.metric.clone()
+        };
         writeln!(out, "{} {}", paint.bold(exp), paint.dim(&format!("({} runs)", idx.len()))).context("write output")?;
         let mut header: Vec<String> = ["id", "name", "status", "started (UTC)", "duration"].map(String::from).to_vec();
         header.extend(keys.iter().cloned());
         let mut right = vec![false, false, false, false, true];
         right.extend(keys.iter().map(|_| true));
         let mut t = TextTable::new(header.into_iter().map(|h| paint.dim(&h)).collect(), right);
-        for i in idx {
+        for (i, depth) in idx {
             let r = &runs[i];
             let mut row = vec![
                 r.id.as_str()[..prefix].to_string(),
-                if r.parent.is_some() { format!("└ {}", r.name) } else { r.name.clone() },
+                if depth > 0 { format!("{}└ {}", "  ".repeat(depth - 1), r.name) } else { r.name.clone() },
                 paint.status(r.status),
                 format_time(r.started_at),
                 format_duration(r.duration_ms()),
@@ -139,28 +166,6 @@ pub fn ls_json(r: &RunInfo, summary: &[MetricSummary]) -> serde_json::Value {
         .collect();
     v["metrics"] = metrics.into();
     v
-}
-
-/// Orders a group's runs oldest first, each child run right below its parent (children whose parent is not in the
-/// group keep their own place).
-fn parents_first(runs: &[RunInfo], idx: Vec<usize>) -> Vec<usize> {
-    let shown: std::collections::HashSet<&str> = idx.iter().map(|&i| runs[i].id.as_str()).collect();
-    let mut out = Vec::with_capacity(idx.len());
-    fn push(runs: &[RunInfo], idx: &[usize], i: usize, out: &mut Vec<usize>) {
-        out.push(i);
-        for &c in idx {
-            if runs[c].parent.as_ref() == Some(&runs[i].id) {
-                push(runs, idx, c, out);
-            }
-        }
-    }
-    for &i in &idx {
-        let top = runs[i].parent.as_ref().is_none_or(|p| !shown.contains(p.as_str()));
-        if top {
-            push(runs, &idx, i, &mut out);
-        }
-    }
-    out
 }
 
 /// Up to 3 scalar names most runs have, most common first, then by name.

@@ -6,6 +6,7 @@ pub mod backup;
 pub mod bundle;
 pub mod exec;
 pub mod export;
+pub mod import;
 pub mod log;
 pub mod ls;
 pub mod metrics;
@@ -15,6 +16,7 @@ pub mod serve;
 pub mod show;
 pub mod status;
 pub mod sync;
+pub mod tensorboard;
 pub mod ui;
 
 use crate::args::{Cli, Command};
@@ -49,6 +51,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Metrics(a) => metrics::run(a, &g),
         Command::Plot(a) => plot::run(a, &g),
         Command::Export(a) => export::run(a, &g),
+        Command::Import(a) => import::run(a, &g),
         Command::Exec(a) => exec::run(a, &g),
         Command::Log(a) => log::run(a, &g),
         Command::Ui(a) => ui::run(a, &g),

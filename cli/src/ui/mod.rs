@@ -8,10 +8,14 @@
 //!
 //! API (all GET, JSON unless noted; names and runs are query parameters because both may contain `/`):
 //! - `/api/info`: `{"source": "..."}`
-//! - `/api/runs`: runs as `runlog ls --json` prints them
+//! - `/api/runs[?filter=EXPR][&sort=KEYS]`: runs as `runlog ls --json --filter EXPR --sort KEYS` prints them (the
+//!   same [`crate::filter`] code), each with `depth` (0 at the top, 1 under a shown parent, ...) and `children` (how
+//!   many shown runs sit right under it); a bad expression is a 400 `{"error", "column", "field"}`
+//! - `/api/overlay?name=METRIC[&experiment=E][&group=params.X][&filter=EXPR][&points=N]`: one metric of many runs,
+//!   per group `{"key", "runs", "points": [[step, mean, min, max], ...]}` ([`sweep`])
 //! - `/api/run?run=SPEC`: `{"run": {...}, "metrics": [...], "children": [...], "files": [...], "texts": [...]}`
-//! - `/api/series?run=ID&name=N[&from=S&to=S][&points=N]`: `{"name", "count", "step_min", "step_max",
-//!   "downsampled", "points": [[step, value|null], ...]}`
+//! - `/api/series?run=ID&name=N[&from=S&to=S][&points=N][&x=time]`: `{"name", "count", "step_min", "step_max",
+//!   "downsampled", "points": [[step, value|null], ...]}` (with `x=time`: `[step, value|null, timestamp_ms]`)
 //! - `/api/rows?run=ID&name=N`: `{"columns": [...], "rows": [[...], ...], "steps": [...]}`
 //! - `/api/table?run=ID&name=N[&step=S]`: `{"steps": [...], "step": S, "columns": [...], "rows": [[...]]}`
 //! - `/api/images?run=ID`: `[{"name", "step", "description", "hash", "width", "height", "format"}]`
@@ -23,6 +27,7 @@
 
 pub mod downsample;
 pub mod source;
+pub mod sweep;
 pub mod workspace;
 
 pub use source::Source;
@@ -67,6 +72,11 @@ pub fn routes(base: &str) -> Router {
         let i = page_index.clone();
         async move { html(&i) }
     };
+    let exp_index = index.clone();
+    let exp_page = move || {
+        let i = exp_index.clone();
+        async move { html(&i) }
+    };
     let run_index = index;
     let run = move |src: Extension<Src>, spec: Path<String>| {
         let i = run_index.clone();
@@ -76,11 +86,13 @@ pub fn routes(base: &str) -> Router {
         .route(&format!("{base}/"), get(page.clone()))
         .route(&format!("{base}/compare"), get(page))
         .route(&format!("{base}/runs/{{*spec}}"), get(run))
+        .route(&format!("{base}/experiments/{{*name}}"), get(exp_page))
         .route(&format!("{base}/assets/app.js"), get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
         .route(&format!("{base}/assets/style.css"), get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
         .route(&format!("{base}/api/info"), get(api_info))
         .route(&format!("{base}/api/runs"), get(api_runs))
         .route(&format!("{base}/api/run"), get(api_run))
+        .route(&format!("{base}/api/overlay"), get(api_overlay))
         .route(&format!("{base}/api/series"), get(api_series))
         .route(&format!("{base}/api/rows"), get(api_rows))
         .route(&format!("{base}/api/table"), get(api_table))
@@ -168,11 +180,129 @@ async fn api_info(Extension(src): Extension<Src>) -> ApiResult {
     Ok(json_response(json!({ "source": d })))
 }
 
-async fn api_runs(Extension(src): Extension<Src>) -> ApiResult {
-    let v = blocking(&src, |s| {
-        let runs = s.runs()?;
+#[derive(Debug, Deserialize)]
+struct RunsQ {
+    filter: Option<String>,
+    sort: Option<String>,
+    experiment: Option<String>,
+}
+
+/// A bad filter or sort: 400 with the message and the column, so the page can point at it.
+fn filter_error(what: &str, e: crate::filter::FilterError) -> Response {
+    let body = json!({ "error": format!("{what} {e}"), "column": e.column, "field": what });
+    (StatusCode::BAD_REQUEST, [(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response()
+}
+
+async fn api_runs(Extension(src): Extension<Src>, Query(q): Query<RunsQ>) -> ApiResult {
+    let filter = match crate::filter::Filter::parse(q.filter.as_deref().unwrap_or("")) {
+        Ok(f) => f,
+        Err(e) => return Ok(filter_error("filter", e)),
+    };
+    let sort = match crate::filter::parse_sort(q.sort.as_deref().unwrap_or("")) {
+        Ok(s) => s,
+        Err(e) => return Ok(filter_error("sort", e)),
+    };
+    let v = blocking(&src, move |s| {
+        let mut runs = s.runs()?;
+        if let Some(e) = &q.experiment {
+            runs.retain(|r| &r.experiment == e);
+        }
         let mut all = s.summaries()?;
-        Ok(runs.iter().map(|r| crate::cmd::ls::ls_json(r, &all.remove(&r.id).unwrap_or_default())).collect())
+        let summaries: Vec<Vec<runlog_core::MetricSummary>> =
+            runs.iter().map(|r| all.remove(&r.id).unwrap_or_default()).collect();
+        let refs: Vec<&[runlog_core::MetricSummary]> = summaries.iter().map(Vec::as_slice).collect();
+        let placed = crate::filter::arrange(&runs, &refs, &filter, &sort);
+        let mut kids: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for p in &placed {
+            if let Some(parent) = &runs[p.index].parent {
+                *kids.entry(parent.as_str()).or_default() += 1;
+            }
+        }
+        Ok(placed
+            .iter()
+            .map(|p| {
+                let r = &runs[p.index];
+                let mut v = crate::cmd::ls::ls_json(r, &summaries[p.index]);
+                v["depth"] = p.depth.into();
+                v["children"] = kids.get(r.id.as_str()).copied().unwrap_or(0).into();
+                v
+            })
+            .collect::<Vec<Json>>())
+    })
+    .await?;
+    Ok(json_response(Json::Array(v)))
+}
+
+#[derive(Debug, Deserialize)]
+struct OverlayQ {
+    experiment: Option<String>,
+    name: String,
+    group: Option<String>,
+    filter: Option<String>,
+    points: Option<usize>,
+}
+
+/// Default and largest number of step buckets of an overlay.
+const DEFAULT_OVERLAY_BUCKETS: usize = 200;
+const MAX_OVERLAY_BUCKETS: usize = 2_000;
+
+/// One metric of many runs (an experiment, narrowed by a filter), grouped by a key (`params.lr`): per group, the
+/// mean, min and max on a common step grid ([`sweep::overlay`]). Each run's series is first downsampled from its chunk
+/// statistics, so a long series costs what a short one does.
+async fn api_overlay(Extension(src): Extension<Src>, Query(q): Query<OverlayQ>) -> ApiResult {
+    let filter = match crate::filter::Filter::parse(q.filter.as_deref().unwrap_or("")) {
+        Ok(f) => f,
+        Err(e) => return Ok(filter_error("filter", e)),
+    };
+    let group = match crate::filter::parse_sort(q.group.as_deref().unwrap_or("")) {
+        Ok(mut keys) if keys.len() <= 1 => keys.pop().map(|k| k.key),
+        Ok(_) => return Err(ApiError::new(StatusCode::BAD_REQUEST, "group names one key, such as params.lr")),
+        Err(e) => return Ok(filter_error("group", e)),
+    };
+    let buckets = q.points.unwrap_or(DEFAULT_OVERLAY_BUCKETS).clamp(1, MAX_OVERLAY_BUCKETS);
+    let v = blocking(&src, move |s| {
+        let mut all = s.summaries()?;
+        let mut chosen = Vec::new();
+        for r in s.runs()? {
+            if q.experiment.as_ref().is_some_and(|e| e != &r.experiment) {
+                continue;
+            }
+            let summary = all.remove(&r.id).unwrap_or_default();
+            if !summary.iter().any(|m| m.name == q.name) || !filter.matches(&r, &summary) {
+                continue;
+            }
+            let key = match &group {
+                None => "all".to_string(),
+                Some(k) => match k.field(&r, &summary) {
+                    None => sweep::NONE.to_string(),
+                    Some(crate::filter::Field::Num(x)) => x.to_string(),
+                    Some(crate::filter::Field::Str(t)) => t.into_owned(),
+                },
+            };
+            chosen.push((r.id.clone(), key));
+        }
+        let mut chunks = Vec::with_capacity(chosen.len());
+        for (id, key) in chosen {
+            chunks.push((key, s.series_chunks(&id, &q.name)?));
+        }
+        let lo = chunks.iter().flat_map(|(_, c)| c.iter().map(|c| c.step_lo)).min();
+        let hi = chunks.iter().flat_map(|(_, c)| c.iter().map(|c| c.step_hi)).max();
+        let (Some(lo), Some(hi)) = (lo, hi) else {
+            return Ok(json!({"name": q.name, "runs": 0, "step_min": null, "step_max": null, "groups": []}));
+        };
+        let mut series = Vec::with_capacity(chunks.len());
+        for (key, c) in chunks {
+            let sampled = downsample::downsample(&c, Some(lo), Some(hi), buckets, |c| s.chunk_points(c.seq))?;
+            series.push((key, sampled.points));
+        }
+        let groups = sweep::overlay(&series, lo, hi, buckets);
+        Ok(json!({
+            "name": q.name, "runs": series.len(), "step_min": lo, "step_max": hi,
+            "groups": groups.iter().map(|g| json!({
+                "key": g.key, "runs": g.runs,
+                "points": g.points.iter().map(|p| json!([p.0, float(p.1), float(p.2), float(p.3)])).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        }))
     })
     .await?;
     Ok(json_response(v))
@@ -217,6 +347,8 @@ struct SeriesQ {
     from: Option<i64>,
     to: Option<i64>,
     points: Option<usize>,
+    /// `time`: each point also carries its timestamp (`[step, value, timestamp_ms]`), for wall and relative time.
+    x: Option<String>,
 }
 
 async fn api_series(Extension(src): Extension<Src>, Query(q): Query<SeriesQ>) -> ApiResult {
@@ -227,6 +359,28 @@ async fn api_series(Extension(src): Extension<Src>, Query(q): Query<SeriesQ>) ->
             return Err(ApiError::new(StatusCode::NOT_FOUND, format!("run {id} has no scalar series {:?}", q.name)));
         }
         let buckets = q.points.unwrap_or(DEFAULT_BUCKETS).clamp(1, MAX_BUCKETS);
+        match q.x.as_deref() {
+            None | Some("step") => {}
+            Some("time") => {
+                let lo_all = chunks.iter().map(|c| c.step_lo).min().unwrap_or(0);
+                let hi_all = chunks.iter().map(|c| c.step_hi).max().unwrap_or(0);
+                let (lo, hi) = (q.from.unwrap_or(lo_all).max(lo_all), q.to.unwrap_or(hi_all).min(hi_all));
+                let mut pts = Vec::new();
+                for c in chunks.iter().filter(|c| c.step_hi >= lo && c.step_lo <= hi) {
+                    pts.extend(s.chunk_points(c.seq)?);
+                }
+                let count = pts.iter().filter(|p| p.step >= lo && p.step <= hi).count();
+                let (down, sampled) = downsample::downsample_timed(&pts, lo, hi, buckets);
+                let points: Vec<Json> = sampled.iter().map(|&(st, v, t)| json!([st, float(v), t])).collect();
+                return Ok(json!({
+                    "run": id.as_str(), "name": q.name, "count": count, "step_min": lo_all,
+                    "step_max": hi_all, "downsampled": down, "points": points,
+                }));
+            }
+            Some(other) => {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("x={other:?}: use step or time")));
+            }
+        }
         let sampled = downsample::downsample(&chunks, q.from, q.to, buckets, |c| s.chunk_points(c.seq))?;
         let points: Vec<Json> = sampled.points.iter().map(|&(st, v)| json!([st, float(v)])).collect();
         Ok(json!({

@@ -1,0 +1,184 @@
+//! System metrics beside a run (`runlog exec --system-metrics`, or `RUNLOG_SYSTEM_METRICS=1`): a background thread
+//! samples the machine and the wrapped command's process tree every interval (10 s by default) into `system/...`
+//! scalar series of the run, the way W&B and MLflow record the machine next to the metrics.
+//!
+//! Series (one point per sample, automatic steps):
+//! - `system/cpu_percent` (whole machine, 0..100), `system/memory_used_bytes`, `system/memory_percent`;
+//! - `system/process_cpu_percent` (the command and its descendants; 100 = one core), `system/process_memory_bytes`
+//!   (their resident memory), `system/process_disk_read_bytes`, `system/process_disk_write_bytes` (cumulative);
+//! - `system/network_rx_bytes`, `system/network_tx_bytes` (all interfaces, cumulative since sampling started);
+//! - `system/gpu<i>/utilization_percent`, `system/gpu<i>/memory_used_bytes` for each NVIDIA GPU, when NVIDIA's
+//!   management library (libnvidia-ml) can be loaded at run time; without it there are simply no GPU series.
+//!
+//! The sampler runs on its own thread and logs through the run like any caller; nothing of it is on the wrapped
+//! command's path. `sysinfo` reads /proc (no C library); `nvml-wrapper` loads NVML with `libloading` only if present.
+
+use runlog_core::Run;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+
+/// The environment variable that turns sampling on for `runlog exec` (`1`, `true` or `yes`).
+pub const ENV: &str = "RUNLOG_SYSTEM_METRICS";
+/// The default time between samples.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// The shortest interval accepted.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Whether `RUNLOG_SYSTEM_METRICS` asks for sampling.
+pub fn enabled_by_env() -> bool {
+    std::env::var(ENV).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+}
+
+/// A running sampler; [`Sampler::stop`] (or dropping it) ends the thread after one last sample.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    wake: std::sync::mpsc::Sender<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Sampler {
+    /// Starts sampling the machine and the process tree rooted at `pid` into `run` every `interval`.
+    pub fn start(run: Run, pid: u32, interval: Duration) -> std::io::Result<Sampler> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (wake, sleep) = std::sync::mpsc::channel::<()>();
+        let flag = stop.clone();
+        let thread = std::thread::Builder::new().name("runlog-system-metrics".into()).spawn(move || {
+            let mut s = State::new(pid);
+            // The first CPU reading needs a baseline; take it, then sample on every tick.
+            s.refresh();
+            loop {
+                let stopping = match sleep.recv_timeout(interval) {
+                    Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => true,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => flag.load(Ordering::Relaxed),
+                };
+                s.refresh();
+                if let Err(e) = s.log(&run) {
+                    eprintln!("runlog: system metrics stopped: {e}");
+                    return;
+                }
+                if stopping {
+                    return;
+                }
+            }
+        })?;
+        Ok(Sampler { stop, wake, thread: Some(thread) })
+    }
+
+    /// Takes a last sample and waits for the thread to end.
+    pub fn stop(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.wake.send(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+struct State {
+    root: Pid,
+    sys: System,
+    nets: Networks,
+    net_base: Option<(u64, u64)>,
+    gpu: Option<nvml_wrapper::Nvml>,
+    sample: Vec<(String, f64)>,
+}
+
+impl State {
+    fn new(pid: u32) -> State {
+        State {
+            root: Pid::from_u32(pid),
+            sys: System::new(),
+            nets: Networks::new_with_refreshed_list(),
+            net_base: None,
+            // Absent NVML (no NVIDIA driver) is the normal case on most machines: no GPU series, no error.
+            gpu: nvml_wrapper::Nvml::init().ok(),
+            sample: Vec::new(),
+        }
+    }
+
+    fn refresh(&mut self) {
+        self.sys.refresh_cpu_usage();
+        self.sys.refresh_memory();
+        self.sys.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing().with_cpu().with_memory().with_disk_usage(),
+        );
+        self.nets.refresh(true);
+        let mut s = Vec::with_capacity(16);
+        s.push(("system/cpu_percent".into(), f64::from(self.sys.global_cpu_usage())));
+        let (used, total) = (self.sys.used_memory(), self.sys.total_memory());
+        s.push(("system/memory_used_bytes".into(), used as f64));
+        if total > 0 {
+            s.push(("system/memory_percent".into(), used as f64 * 100.0 / total as f64));
+        }
+        // The command and every descendant (a training script's data-loader workers count too).
+        let mut children: HashMap<Pid, Vec<Pid>> = HashMap::new();
+        for (pid, p) in self.sys.processes() {
+            if let Some(parent) = p.parent() {
+                children.entry(parent).or_default().push(*pid);
+            }
+        }
+        let mut tree = HashSet::new();
+        let mut stack = vec![self.root];
+        while let Some(p) = stack.pop() {
+            if tree.insert(p) {
+                stack.extend(children.get(&p).into_iter().flatten().copied());
+            }
+        }
+        let (mut cpu, mut mem, mut read, mut written, mut alive) = (0.0f64, 0u64, 0u64, 0u64, false);
+        for pid in &tree {
+            if let Some(p) = self.sys.process(*pid) {
+                alive = true;
+                cpu += f64::from(p.cpu_usage());
+                mem += p.memory();
+                let d = p.disk_usage();
+                read += d.total_read_bytes;
+                written += d.total_written_bytes;
+            }
+        }
+        if alive {
+            s.push(("system/process_cpu_percent".into(), cpu));
+            s.push(("system/process_memory_bytes".into(), mem as f64));
+            s.push(("system/process_disk_read_bytes".into(), read as f64));
+            s.push(("system/process_disk_write_bytes".into(), written as f64));
+        }
+        let (rx, tx) =
+            self.nets.iter().fold((0u64, 0u64), |(r, t), (_, n)| (r + n.total_received(), t + n.total_transmitted()));
+        let (rx0, tx0) = *self.net_base.get_or_insert((rx, tx));
+        s.push(("system/network_rx_bytes".into(), rx.saturating_sub(rx0) as f64));
+        s.push(("system/network_tx_bytes".into(), tx.saturating_sub(tx0) as f64));
+        if let Some(nvml) = &self.gpu {
+            for i in 0..nvml.device_count().unwrap_or(0) {
+                let Ok(dev) = nvml.device_by_index(i) else { continue };
+                if let Ok(u) = dev.utilization_rates() {
+                    s.push((format!("system/gpu{i}/utilization_percent"), f64::from(u.gpu)));
+                }
+                if let Ok(m) = dev.memory_info() {
+                    s.push((format!("system/gpu{i}/memory_used_bytes"), m.used as f64));
+                }
+            }
+        }
+        self.sample = s;
+    }
+
+    fn log(&self, run: &Run) -> runlog_core::Result<()> {
+        for (name, v) in &self.sample {
+            run.log(name, *v)?;
+        }
+        Ok(())
+    }
+}
