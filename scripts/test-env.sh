@@ -44,3 +44,9 @@ if [ -z "${MLFLOW_TRACKING_URI:-}" ]; then
   unset _runlog_port _runlog_uri
 fi
 # --- end MLflow tests ---
+
+# --- TensorBoard tests (cli/tests/tensorboard.rs): tensorboardX writes event files, TensorBoard's EventAccumulator
+# reads ours; their venv comes from scripts/tb-requirements.txt. ---
+RUNLOG_TB_PYTHON=$(bash "$(dirname "${BASH_SOURCE[0]}")/tb-venv.sh")
+export RUNLOG_TB_PYTHON
+# --- end TensorBoard tests ---

@@ -24,6 +24,9 @@ cargo build --workspace --release --examples
 cargo test --workspace --release --all-targets
 cargo test --workspace --release --doc
 
+# The Python package, installed into a fresh venv as a user installs it (pip install ./py), then its pytest suite.
+bash py/test.sh
+
 # The suite never reads the user's runlog configuration (issue 13): the crash test and the CLI tests again, as a user
 # whose global configuration holds a remote that refuses connections. Cargo and rustup keep their own homes.
 export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
