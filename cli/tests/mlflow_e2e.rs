@@ -5,7 +5,7 @@
 
 use runlog_core::{Store, Value};
 use runlog_testkit::mlflow::*;
-use runlog_testkit::{FaultProxy, Faults, Proc};
+use runlog_testkit::{FaultProxy, Faults, Proc, png};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;

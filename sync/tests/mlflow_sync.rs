@@ -7,7 +7,7 @@ use runlog_sync::agent::{AgentOptions, Backoff, PassSummary, Syncer};
 use runlog_sync::remote::Remote;
 use runlog_sync::remote::mlflow::{MlflowOptions, MlflowRemote};
 use runlog_testkit::mlflow::*;
-use runlog_testkit::{FaultProxy, Faults};
+use runlog_testkit::{FaultProxy, Faults, png};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -32,3 +32,14 @@ impl Drop for Proc {
         let _ = self.0.wait();
     }
 }
+
+/// A minimal PNG (signature and a 16x16 header, what image checks read) followed by `salt`, so each salt is a
+/// distinct image.
+pub fn png(salt: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+    b.extend_from_slice(&16u32.to_be_bytes());
+    b.extend_from_slice(&16u32.to_be_bytes());
+    b.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    b.extend_from_slice(salt);
+    b
+}

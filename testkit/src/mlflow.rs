@@ -222,16 +222,6 @@ pub fn closed_port() -> u16 {
     crate::free_port()
 }
 
-/// A minimal PNG (signature + IHDR) followed by `salt`.
-pub fn png(salt: &[u8]) -> Vec<u8> {
-    let mut b = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
-    b.extend_from_slice(&8u32.to_be_bytes());
-    b.extend_from_slice(&8u32.to_be_bytes());
-    b.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    b.extend_from_slice(salt);
-    b
-}
-
 /// Asserts that MLflow holds exactly the store's scalar series of a run: every point once, same step, timestamp
 /// and value (±infinity as ±f64::MAX). Series named in `refused` must be absent.
 pub async fn assert_series_equal(

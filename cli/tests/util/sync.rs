@@ -18,7 +18,7 @@ pub fn runlog(cfg: &Path) -> Command {
     c
 }
 
-pub use runlog_testkit::Proc;
+pub use runlog_testkit::{Proc, png};
 
 /// A server's URL and a workspace token: what the read API needs.
 pub struct Api {
@@ -75,16 +75,6 @@ pub fn serve(cfg: &Path, data: &Path, port: u16, extra: &[&str]) -> Server {
 pub fn add_remote(cfg: &Path, name: &str, url: &str, token: &str) {
     let o = runlog(cfg).args(["remote", "add", name, url, "--token", token]).output().expect("remote add");
     assert!(o.status.success(), "remote add: {}", String::from_utf8_lossy(&o.stderr));
-}
-
-/// A minimal PNG (signature + IHDR) followed by `salt`.
-pub fn png(salt: &[u8]) -> Vec<u8> {
-    let mut b = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
-    b.extend_from_slice(&16u32.to_be_bytes());
-    b.extend_from_slice(&16u32.to_be_bytes());
-    b.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    b.extend_from_slice(salt);
-    b
 }
 
 pub fn rt() -> tokio::runtime::Runtime {
