@@ -16,11 +16,14 @@ fn runlog(cfg: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_runlog"));
     c.env("RUNLOG_CONFIG_DIR", cfg).env("HOME", cfg).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
     c.env("RUNLOG_SYNC", "0");
+    // A command that falls back to ./runlog.db finds it in the test's temp directory, never in the repository.
+    c.current_dir(cfg.parent().unwrap_or(cfg));
     c
 }
 
+/// A remote of every store of this test's user (its config directory is the test's own).
 fn add_remote(cfg: &Path, name: &str, url: &str) {
-    let o = runlog(cfg).args(["remote", "add", name, url]).output().expect("remote add");
+    let o = runlog(cfg).args(["remote", "add", "--global", name, url]).output().expect("remote add");
     assert!(o.status.success(), "remote add: {}", String::from_utf8_lossy(&o.stderr));
 }
 

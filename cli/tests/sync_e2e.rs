@@ -200,7 +200,7 @@ fn offline_during_training_then_online_syncs_everything() {
     assert!(text.contains("last error") && text.contains("cannot reach"), "{text}");
     // The server comes up on that port; the token is the new workspace's.
     let server = serve(&cfg, &dir.path().join("srv"), port, &[]);
-    runlog(&cfg).args(["remote", "remove", "later"]).output().expect("remove");
+    runlog(&cfg).args(["remote", "remove", "--global", "later"]).output().expect("remove");
     add_remote(&cfg, "later", &server.url, &server.token);
     let out = runlog(&cfg).arg("--store").arg(&store_path).arg("sync").args(FAST).output().expect("sync");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
@@ -421,7 +421,7 @@ fn serves_and_syncs_over_tls_with_a_private_ca() {
     );
     assert!(server.url.starts_with("https://"), "{}", server.url);
     let o = runlog(&cfg)
-        .args(["remote", "add", "secure", &server.url, "--token", &server.token, "--ca-cert"])
+        .args(["remote", "add", "--global", "secure", &server.url, "--token", &server.token, "--ca-cert"])
         .arg(d.join("ca.pem"))
         .output()
         .expect("remote add");

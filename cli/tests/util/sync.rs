@@ -15,6 +15,8 @@ pub fn runlog(cfg: &Path) -> Command {
     let mut c = Command::new(bin());
     c.env("RUNLOG_CONFIG_DIR", cfg).env("HOME", cfg).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
     c.env("RUNLOG_SYNC", "0");
+    // A command that falls back to ./runlog.db finds it in the test's temp directory, never in the repository.
+    c.current_dir(cfg.parent().unwrap_or(cfg));
     c
 }
 
@@ -72,8 +74,9 @@ pub fn serve(cfg: &Path, data: &Path, port: u16, extra: &[&str]) -> Server {
     Server { proc: Proc(child), api, url, port, token, data: data.to_path_buf() }
 }
 
+/// A remote of every store of this test's user (`--global`: the config directory is the test's own).
 pub fn add_remote(cfg: &Path, name: &str, url: &str, token: &str) {
-    let o = runlog(cfg).args(["remote", "add", name, url, "--token", token]).output().expect("remote add");
+    let o = runlog(cfg).args(["remote", "add", "--global", name, url, "--token", token]).output().expect("remote add");
     assert!(o.status.success(), "remote add: {}", String::from_utf8_lossy(&o.stderr));
 }
 
