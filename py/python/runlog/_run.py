@@ -53,7 +53,8 @@ def _install_exit_hooks() -> None:
         global _uncaught
         import traceback
 
-        _uncaught = traceback.format_exception_only(tp, value)[-1].strip()
+        # Ctrl-C ends the run as cancelled, as `runlog exec` does; any other exception fails it.
+        _uncaught = "" if issubclass(tp, KeyboardInterrupt) else traceback.format_exception_only(tp, value)[-1].strip()
         previous(tp, value, tb)
 
     sys.excepthook = excepthook
@@ -71,7 +72,9 @@ def _at_exit(pid: int) -> None:
             continue
         try:
             if run._owned:
-                if _uncaught is not None:
+                if _uncaught == "":
+                    run.cancel()
+                elif _uncaught is not None:
                     run.fail(_uncaught)
                 else:
                     run.complete()
