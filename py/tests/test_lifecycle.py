@@ -69,6 +69,18 @@ def test_uncaught_exception_fails_the_run_with_the_tracebacks_last_line(tmp_path
     assert info["reason"] == "RuntimeError: out of memory at step 7"
 
 
+def test_ctrl_c_in_a_script_cancels_its_context_run(tmp_path: Path) -> None:
+    p = run_script(tmp_path, """
+        from runlog import Run
+        run = Run.get_context()
+        print(run.id, flush=True)
+        raise KeyboardInterrupt
+    """, check=False)
+    assert p.returncode != 0 and "KeyboardInterrupt" in p.stderr
+    info = cli_json("--store", str(tmp_path / "runlog.db"), "show", p.stdout.split()[0], "--json")
+    assert info["status"] == "cancelled"
+
+
 def test_start_logging_run_left_open_completes_at_exit(tmp_path: Path) -> None:
     p = run_script(tmp_path, """
         from runlog import Experiment

@@ -133,4 +133,5 @@ def validate(kind: str, name: str, value: Any) -> dict[str, Any]:
     for k, v in data.items():
         if isinstance(v, float) and not math.isfinite(v):
             raise ValueError(f"{d}.{k} is {v}; chart values must be finite")
-    return value
+    checked: dict[str, Any] = value
+    return checked

@@ -24,6 +24,7 @@ class RunlogHandler(logging.Handler):
     def __init__(self, run: Run | None = None, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self.run = run
+        self._pid = os.getpid()
 
     def emit(self, record: logging.LogRecord) -> None:
         run = self.run
@@ -44,7 +45,6 @@ def install(run: Run) -> RunlogHandler:
     global _root_handler
     if _root_handler is None or _root_handler._pid != os.getpid():
         _root_handler = RunlogHandler(run)
-        _root_handler._pid = os.getpid()
         logging.getLogger().addHandler(_root_handler)
     else:
         _root_handler.run = run

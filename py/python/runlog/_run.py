@@ -53,7 +53,8 @@ def _install_exit_hooks() -> None:
         global _uncaught
         import traceback
 
-        _uncaught = traceback.format_exception_only(tp, value)[-1].strip()
+        # Ctrl-C ends the run as cancelled, as `runlog exec` does; any other exception fails it.
+        _uncaught = "" if issubclass(tp, KeyboardInterrupt) else traceback.format_exception_only(tp, value)[-1].strip()
         previous(tp, value, tb)
 
     sys.excepthook = excepthook
@@ -71,7 +72,9 @@ def _at_exit(pid: int) -> None:
             continue
         try:
             if run._owned:
-                if _uncaught is not None:
+                if _uncaught == "":
+                    run.cancel()
+                elif _uncaught is not None:
                     run.fail(_uncaught)
                 else:
                     run.complete()
@@ -157,7 +160,8 @@ class Run(NativeRun):
         existing = ref() if ref is not None else None
         if existing is not None:
             return existing
-        return NativeRun.__new__(cls, store, full)
+        run: Run = NativeRun.__new__(cls, store, full)
+        return run
 
     def __init__(self, experiment: Experiment, run_id: str, outputs: str | None = None, **kwargs: Any) -> None:
         if getattr(self, "_setup_done", False):
@@ -187,6 +191,7 @@ class Run(NativeRun):
         parent: Run | None = None,
     ) -> Run:
         store = experiment._store()
+        run: Run
         if parent is not None:
             run = NativeRun.__new__(cls, store, None, None, display_name, parent)
         else:
@@ -439,9 +444,12 @@ class Run(NativeRun):
         """Sets several tags: a dict, or keys (each tagged with the empty string)."""
         if isinstance(tags, str):
             tags = [tags]
-        items = tags.items() if _is_mapping(tags) else ((k, None) for k in tags)
-        for k, v in items:
-            self.tag(k, v)
+        if _is_mapping(tags):
+            for k, v in tags.items():  # type: ignore[attr-defined]
+                self.tag(k, v)
+        else:
+            for k in tags:
+                self.tag(k)
 
     def get_tags(self) -> dict[str, str]:
         """The run's tags (latest value of each key)."""

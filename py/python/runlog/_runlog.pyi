@@ -1,6 +1,7 @@
 """Type stubs of the compiled module ``runlog._runlog`` (the Rust binding). Use the public names of ``runlog``."""
 
 import os
+import pathlib
 from typing import Any, Iterable
 
 __version__: str
@@ -28,7 +29,7 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str]) -> None: ...
     @property
-    def path(self) -> str:
+    def path(self) -> pathlib.Path:
         """The absolute path of the store file."""
     def flush(self) -> None:
         """Waits until everything logged by this process into the store is committed."""
