@@ -113,6 +113,7 @@ fn sweep_page(dir: &Path, runs: usize, trials: usize) {
         let lines = b.js("return window.runlogCharts['sweep:parallel'].lines.length");
         assert_eq!(lines.as_u64(), Some(runs as u64), "every run drawn");
         ms.push(b.js("return parseInt(document.body.dataset.readyMs, 10)").as_u64().unwrap_or(0));
+        println!("    milestones (ms): {}", b.js("return document.body.dataset.timings").as_str().unwrap_or("?"));
     }
     println!(
         "experiment page, {runs} runs x 10 metrics: navigation start to every chart drawn (headless Chromium)\n    \

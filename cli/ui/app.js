@@ -75,6 +75,13 @@ function errorPage(title, message) {
   markReady();
 }
 
+// Milestones of the page's first load (ms since navigation start) in <body data-timings>, for the benchmarks.
+const TIMINGS = {};
+function mark(what) {
+  if (what in TIMINGS) return;
+  TIMINGS[what] = Math.round(performance.now());
+  document.body.dataset.timings = JSON.stringify(TIMINGS);
+}
 // Marks the page as drawn; readyMs (ms since navigation start) is what the page-load benchmark reads.
 function markReady() {
   document.body.dataset.readyMs = String(Math.round(performance.now()));
@@ -463,6 +470,7 @@ function chartCard(title, chart, extra, description) {
 // `runlog ls --filter --sort`), which also places every child run right under its parent; children are folded under
 // a toggle by default. Filter, sort, chosen columns and unfolded runs live in the address (?filter=&sort=&cols=&open=).
 // The quick text box, the experiment and status selects narrow what came back, in the page.
+const ROW_CAP = 300;
 const SORT_KEYS = { name: "attributes.name", experiment: "attributes.experiment", status: "attributes.status", started_at: "attributes.start_time", duration_ms: "attributes.duration" };
 function keyOf(col) {
   // A column id ("m:loss", "p:lr", "t:stage", or an attribute) as a search key with the name backticked.
@@ -512,6 +520,8 @@ async function runsPage(experiment) {
   const tbody = el("tbody", {});
   const thead = el("thead", {});
   const count = el("span", { class: "dim", id: "count" });
+  const showAll = el("button", { id: "show-all", style: "display:none" });
+  showAll.addEventListener("click", () => { state.all = true; render(); });
   let metricCols = [];
   let allCols = [];
   const value = (r, key) => key.startsWith("m:") ? (r.metrics[key.slice(2)] || {}).last
@@ -557,32 +567,40 @@ async function runsPage(experiment) {
       if (!direct(r)) continue;
       shownCount += 1;
       if (hidden) continue;
-      const box = el("input", { type: "checkbox", "data-run": r.id });
-      box.checked = selected.has(r.id);
-      box.addEventListener("change", () => { if (box.checked) selected.add(r.id); else selected.delete(r.id); compare.disabled = selected.size < 2; });
-      const fold = r.children ? el("button", { class: "fold", "data-fold": r.id, title: (isOpen ? "fold " : "unfold ") + r.children + " child runs" },
-        (isOpen ? "▾ " : "▸ ") + r.children) : null;
-      if (fold) fold.addEventListener("click", () => { if (state.open.has(r.id)) state.open.delete(r.id); else state.open.add(r.id); saveUrl(); render(); });
-      rows.push(el("tr", { "data-run": r.id, "data-depth": String(r.depth), "data-parent": r.parent || "" }, el("td", {}, box),
-        el("td", { style: "padding-left:" + (9 + 18 * r.depth) + "px" }, r.depth ? "└ " : "", el("a", { href: BASE + "/runs/" + r.id }, r.name), fold ? " " : null, fold),
-        el("td", {}, el("a", { href: BASE + "/experiments/" + encodeURIComponent(r.experiment), class: "plain" }, r.experiment)),
-        el("td", {}, statusBadge(r.status)), el("td", {}, fmtTime(r.started_at)),
-        el("td", { class: "num" }, fmtDur(r.duration_ms)),
-        ...chosen().map((c) => el("td", { class: "num" }, fmtNum(value(r, c))))));
+      // Rows are made only for what is shown (see the cap below).
+      rows.push(() => {
+        const box = el("input", { type: "checkbox", "data-run": r.id });
+        box.checked = selected.has(r.id);
+        box.addEventListener("change", () => { if (box.checked) selected.add(r.id); else selected.delete(r.id); compare.disabled = selected.size < 2; });
+        const fold = r.children ? el("button", { class: "fold", "data-fold": r.id, title: (isOpen ? "fold " : "unfold ") + r.children + " child runs" },
+          (isOpen ? "▾ " : "▸ ") + r.children) : null;
+        if (fold) fold.addEventListener("click", () => { if (state.open.has(r.id)) state.open.delete(r.id); else state.open.add(r.id); saveUrl(); render(); });
+        return el("tr", { "data-run": r.id, "data-depth": String(r.depth), "data-parent": r.parent || "" }, el("td", {}, box),
+          el("td", { style: "padding-left:" + (9 + 18 * r.depth) + "px" }, r.depth ? "└ " : "", el("a", { href: BASE + "/runs/" + r.id }, r.name), fold ? " " : null, fold),
+          el("td", {}, el("a", { href: BASE + "/experiments/" + encodeURIComponent(r.experiment), class: "plain" }, r.experiment)),
+          el("td", {}, statusBadge(r.status)), el("td", {}, fmtTime(r.started_at)),
+          el("td", { class: "num" }, fmtDur(r.duration_ms)),
+          ...chosen().map((c) => el("td", { class: "num" }, fmtNum(value(r, c)))));
+      });
     }
-    tbody.replaceChildren(...rows);
+    // A few hundred rows at first: laying out thousands takes the browser seconds; the rest on demand.
+    const cap = state.all ? rows.length : Math.min(rows.length, ROW_CAP);
+    tbody.replaceChildren(...rows.slice(0, cap).map((make) => make()));
+    showAll.style.display = cap < rows.length ? "" : "none";
+    showAll.textContent = "Show all " + rows.length + " rows";
     count.textContent = shownCount + " of " + total + " runs" + (rows.length < shownCount ? " (" + (shownCount - rows.length) + " folded)" : "");
     expLink.style.display = state.experiment ? "" : "none";
     expLink.href = BASE + "/experiments/" + encodeURIComponent(state.experiment);
   };
   let total = 0;
   let seq = 0;
-  const load = async () => {
+  const fetchRuns = () => api("/api/runs?" + q({ filter: state.filter, sort: keyOf(state.sortCol) + (state.dir < 0 ? " DESC" : ""), experiment }));
+  const load = async (pre) => {
     const mine = ++seq;
-    const sort = keyOf(state.sortCol) + (state.dir < 0 ? " DESC" : "");
     saveUrl();
     try {
-      const got = await api("/api/runs?" + q({ filter: state.filter, sort, experiment }));
+      const got = pre || await fetchRuns();
+      mark("runs");
       if (mine !== seq) return;
       runs = got;
       searchError.style.display = "none";
@@ -594,12 +612,19 @@ async function runsPage(experiment) {
       search.classList.add("bad");
       runs = [];
     }
+    // The charts first: they sit above the table, and laying out a long table first would delay them.
+    const charts = sweep ? sweep.update(runs, state.filter).catch((e) => console.error(e)) : null;
     render();
-    if (sweep) { try { await sweep.update(runs, state.filter); } catch (e) { console.error(e); } }
+    mark("table");
+    if (charts) await charts;
     document.body.dataset.loaded = String(mine);
   };
-  // The full list once, for the experiment picker, the column choices and the count.
-  const everything = await api("/api/runs?" + q({ experiment }));
+  // The full list once, for the experiment picker, the column choices and the count. Opened without a search, the
+  // first sorted answer is that list: one request instead of two (the server reads a store on one connection, so
+  // two would not overlap).
+  let first = null;
+  if (!state.filter) { try { first = await fetchRuns(); } catch (_) { first = null; } }
+  const everything = first || await api("/api/runs?" + q({ experiment }));
   total = everything.length;
   const counts = {};
   const params = new Set(), tags = new Set();
@@ -632,8 +657,8 @@ async function runsPage(experiment) {
     el("div", { class: "toolbar" }, search, el("a", { href: "#", class: "dim", title: "metrics.X, params.X, tags.X, attributes.status|name|experiment|start_time|duration; = != < <= > >= like ilike in; joined by and" }, "syntax?")),
     searchError,
     el("div", { class: "toolbar" }, text, exp, status, compare, expandAll, colsBox, expLink, count),
-    total ? el("table", { id: "runs" }, thead, tbody) : el("p", { class: "dim" }, "No runs in this store yet."));
-  await load();
+    total ? el("table", { id: "runs" }, thead, tbody) : el("p", { class: "dim" }, "No runs in this store yet."), showAll);
+  await load(first);
   markReady();
   setInterval(async () => {
     if (!runs.some((r) => r.status === "running")) return;
@@ -762,6 +787,7 @@ function sweepPanel(experiment) {
     const width = Math.max(100, Math.round(ov.canvas.getBoundingClientRect().width || 600));
     const group = groupSel.value ? "params.`" + groupSel.value + "`" : "";
     const o = await api("/api/overlay?" + q({ experiment, name, group, filter, points: Math.min(400, width) }));
+    mark("overlay_fetched");
     if (mine !== ovSeq) return;
     ov.setSeries(o.groups.map((gr, i) => ({
       label: (groupSel.value ? groupSel.value + "=" : "") + gr.key + " (" + gr.runs + (gr.runs === 1 ? " run)" : " runs)"),
@@ -805,8 +831,12 @@ function sweepPanel(experiment) {
       opts(xSel, params, varying[0]);
       opts(ovMetric, metrics, metrics[0]);
       opts(groupSel, params, varying[0], "(no grouping)");
+      // The overlay is fetched while the local charts draw.
+      const overlay = loadOverlay();
       drawLocal();
-      await loadOverlay();
+      mark("parallel_and_scatter");
+      await overlay;
+      mark("overlay");
     },
   };
 }
@@ -1038,6 +1068,7 @@ async function comparePage() {
 
 // ---------- boot ----------
 (async () => {
+  mark("script");
   api("/api/info").then((i) => { document.getElementById("source").textContent = i.source; }).catch(() => {});
   const path = location.pathname.startsWith(BASE) ? location.pathname.slice(BASE.length) : location.pathname;
   try {

@@ -263,7 +263,42 @@ impl Reader {
             .context("list runs")?
             .collect::<rusqlite::Result<Vec<_>>>()
             .context("list runs")?;
-        heads.into_iter().map(|(rid, id, exp, name, parent, at)| fill_run(&c, rid, id, exp, name, parent, at)).collect()
+        // One pass over every run's params, tags, properties and status records (in run, then commit order) instead
+        // of one query per run: listing 10,000 runs is one index scan, not 10,000 look-ups.
+        let mut infos: Vec<(i64, RunInfo)> = heads
+            .into_iter()
+            .map(|(rid, id, exp, name, parent, at)| (rid, new_run_info(id, exp, name, parent, at)))
+            .collect();
+        let mut st = c
+            .prepare_cached(
+                "SELECT run, kind, name, at, body FROM records WHERE kind IN (2, 3, 4, 5) ORDER BY run, seq",
+            )
+            .context("list runs")?;
+        let mut rows = st.query([]).context("list runs")?;
+        let mut i = 0;
+        while let Some(r) = rows.next().context("list runs")? {
+            let run: i64 = r.get(0).context("list runs")?;
+            while i < infos.len() && infos[i].0 < run {
+                i += 1;
+            }
+            let Some((rid, info)) = infos.get_mut(i) else { break };
+            if *rid != run {
+                continue;
+            }
+            let body = r.get_ref(4).context("list runs")?.as_blob().context("list runs")?;
+            apply_record(
+                info,
+                r.get(1).context("list runs")?,
+                r.get(2).context("list runs")?,
+                r.get(3).context("list runs")?,
+                body,
+            )?;
+        }
+        drop(rows);
+        for (rid, info) in &mut infos {
+            finish_run(&c, *rid, info)?;
+        }
+        Ok(infos.into_iter().map(|(_, info)| info).collect())
     }
 
     /// One run.
@@ -741,16 +776,8 @@ fn records_of(c: &Connection, rid: i64, kind: Kind) -> Result<Vec<(String, Vec<u
     rows.collect::<rusqlite::Result<_>>().context("read records")
 }
 
-fn fill_run(
-    c: &Connection,
-    rid: i64,
-    id: String,
-    experiment: String,
-    name: String,
-    parent: Option<String>,
-    started_at: i64,
-) -> Result<RunInfo> {
-    let mut info = RunInfo {
+fn new_run_info(id: String, experiment: String, name: String, parent: Option<String>, started_at: i64) -> RunInfo {
+    RunInfo {
         id: RunId(id),
         experiment,
         name,
@@ -762,38 +789,37 @@ fn fill_run(
         params: BTreeMap::new(),
         tags: BTreeMap::new(),
         properties: BTreeMap::new(),
-    };
-    let mut st = c
-        .prepare_cached("SELECT kind, name, at, body FROM records WHERE run = ?1 AND kind IN (2, 3, 4, 5) ORDER BY seq")
-        .context("read run")?;
-    let mut rows = st.query([rid]).context("read run")?;
-    while let Some(r) = rows.next().context("read run")? {
-        let kind: i64 = r.get(0).context("read run")?;
-        let key: String = r.get(1).context("read run")?;
-        let at: i64 = r.get(2).context("read run")?;
-        let body = r.get_ref(3).context("read run")?.as_blob().context("read run")?;
-        match Kind::from_i64(kind) {
-            Some(Kind::Status) => {
-                let s: StatusChange = record::decode(body)?;
-                info.status = s.status;
-                info.reason = s.reason;
-                info.ended_at = s.status.is_terminal().then_some(at);
-            }
-            Some(Kind::Param) => {
-                // Write-once: the first value is the value.
-                let v: Value = record::decode(body)?;
-                info.params.entry(key).or_insert(v);
-            }
-            Some(Kind::Tag) => {
-                info.tags.insert(key, record::decode::<Value>(body)?.to_string());
-            }
-            Some(Kind::Property) => {
-                let v = record::decode::<Value>(body)?.to_string();
-                info.properties.entry(key).or_insert(v);
-            }
-            _ => {}
-        }
     }
+}
+
+/// Applies one status, param, tag or property record (in commit order) to a run being read.
+fn apply_record(info: &mut RunInfo, kind: i64, key: String, at: i64, body: &[u8]) -> Result<()> {
+    match Kind::from_i64(kind) {
+        Some(Kind::Status) => {
+            let s: StatusChange = record::decode(body)?;
+            info.status = s.status;
+            info.reason = s.reason;
+            info.ended_at = s.status.is_terminal().then_some(at);
+        }
+        Some(Kind::Param) => {
+            // Write-once: the first value is the value.
+            let v: Value = record::decode(body)?;
+            info.params.entry(key).or_insert(v);
+        }
+        Some(Kind::Tag) => {
+            info.tags.insert(key, record::decode::<Value>(body)?.to_string());
+        }
+        Some(Kind::Property) => {
+            let v = record::decode::<Value>(body)?.to_string();
+            info.properties.entry(key).or_insert(v);
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A run still `running` after its records is alive only while its heartbeat is fresh; else it crashed.
+fn finish_run(c: &Connection, rid: i64, info: &mut RunInfo) -> Result<()> {
     if info.status == RunStatus::Running {
         let beat: Option<(i64, i64)> = c
             .prepare_cached(
@@ -811,10 +837,39 @@ fn fill_run(
             }
             None => {
                 info.status = RunStatus::Crashed;
-                info.ended_at = Some(started_at);
+                info.ended_at = Some(info.started_at);
             }
         }
     }
+    Ok(())
+}
+
+fn fill_run(
+    c: &Connection,
+    rid: i64,
+    id: String,
+    experiment: String,
+    name: String,
+    parent: Option<String>,
+    started_at: i64,
+) -> Result<RunInfo> {
+    let mut info = new_run_info(id, experiment, name, parent, started_at);
+    let mut st = c
+        .prepare_cached("SELECT kind, name, at, body FROM records WHERE run = ?1 AND kind IN (2, 3, 4, 5) ORDER BY seq")
+        .context("read run")?;
+    let mut rows = st.query([rid]).context("read run")?;
+    while let Some(r) = rows.next().context("read run")? {
+        let body = r.get_ref(3).context("read run")?.as_blob().context("read run")?;
+        apply_record(
+            &mut info,
+            r.get(0).context("read run")?,
+            r.get(1).context("read run")?,
+            r.get(2).context("read run")?,
+            body,
+        )?;
+    }
+    drop(rows);
+    finish_run(c, rid, &mut info)?;
     Ok(info)
 }
 
@@ -825,6 +880,36 @@ pub fn decode_run_started(body: &[u8]) -> Result<RunStarted> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn listing_all_runs_equals_reading_each_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::Store::open(dir.path().join("s.db")).expect("open");
+        let a = store.start_run("e").expect("run");
+        a.log_param("lr", 0.1).expect("param");
+        a.set_tag("stage", "one").expect("tag");
+        a.set_tag("stage", "two").expect("tag");
+        a.add_property("host", "h").expect("property");
+        let child = a.child("c").expect("child");
+        child.log_param("fold", 1i64).expect("param");
+        child.fail("boom").expect("end");
+        a.complete().expect("end");
+        let b = store.start_run("f").expect("run");
+        b.cancel().expect("end");
+        let running = store.start_run("f").expect("run");
+        let _quiet = store.start_run("g").expect("run");
+        store.flush().expect("flush");
+        let r = store.reader();
+        let all = r.runs().expect("runs");
+        assert_eq!(all.len(), 5);
+        for info in &all {
+            assert_eq!(info, &r.run(&info.id).expect("run"), "{}", info.id);
+        }
+        assert_eq!(all[0].tags["stage"], "two");
+        assert_eq!(all[1].reason.as_deref(), Some("boom"));
+        assert_eq!(all[3].status, crate::RunStatus::Running);
+        running.complete().expect("end");
+    }
+
     #[test]
     fn summaries_of_all_runs_equal_each_runs_summary() {
         let dir = tempfile::tempdir().expect("temp dir");
