@@ -9,7 +9,6 @@ mod args;
 mod cmd;
 mod common;
 mod filter;
-mod sysmetrics;
 mod tb;
 mod ui;
 

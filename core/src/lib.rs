@@ -28,6 +28,8 @@ pub mod read;
 pub mod record;
 mod run;
 pub mod store;
+#[cfg(feature = "system-metrics")]
+pub mod system;
 mod types;
 
 pub use error::{Error, ErrorKind, Result};

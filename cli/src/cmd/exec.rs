@@ -69,7 +69,7 @@ pub struct Args {
     #[arg(long)]
     pub system_metrics: bool,
     /// Seconds between system-metric samples (at least 0.1).
-    #[arg(long, value_name = "SECS", default_value_t = crate::sysmetrics::DEFAULT_INTERVAL.as_secs_f64())]
+    #[arg(long, value_name = "SECS", default_value_t = runlog_core::system::DEFAULT_INTERVAL.as_secs_f64())]
     pub system_metrics_interval: f64,
     /// The command and its arguments (after `--`).
     #[arg(required = true, last = true)]
@@ -85,14 +85,14 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
 async fn exec(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     let sample_every = std::time::Duration::try_from_secs_f64(args.system_metrics_interval)
         .ok()
-        .filter(|d| *d >= crate::sysmetrics::MIN_INTERVAL)
+        .filter(|d| *d >= runlog_core::system::MIN_INTERVAL)
         .ok_or_else(|| {
             common::coded(
                 code::USAGE,
                 format!(
                     "--system-metrics-interval {} is below the limit of {} s",
                     args.system_metrics_interval,
-                    crate::sysmetrics::MIN_INTERVAL.as_secs_f64()
+                    runlog_core::system::MIN_INTERVAL.as_secs_f64()
                 ),
             )
         })?;
@@ -135,8 +135,11 @@ async fn exec(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         }
     };
     let sampler = match child.id() {
-        Some(p) if args.system_metrics || crate::sysmetrics::enabled_by_env() => Some(
-            crate::sysmetrics::Sampler::start(run.clone(), p, sample_every)
+        Some(p) if args.system_metrics || runlog_core::system::enabled_by_env() => Some(
+            runlog_core::system::SystemMetrics::new()
+                .interval(sample_every)
+                .process(p)
+                .start(&run)
                 .context("start the system-metrics sampler")?,
         ),
         _ => None,

@@ -1,19 +1,35 @@
-//! System metrics beside a run (`runlog exec --system-metrics`, or `RUNLOG_SYSTEM_METRICS=1`): a background thread
-//! samples the machine and the wrapped command's process tree every interval (10 s by default) into `system/...`
-//! scalar series of the run, the way W&B and MLflow record the machine next to the metrics.
+//! System metrics beside a run, opt-in (feature `system-metrics`): a background thread samples the machine and a
+//! process tree every interval (10 s by default) into `system/...` scalar series of the run, the way W&B and MLflow
+//! record the machine next to the metrics. `runlog exec --system-metrics` (or `RUNLOG_SYSTEM_METRICS=1`) samples the
+//! wrapped command; a program samples itself with [`SystemMetrics`]:
+//!
+//! ```
+//! # fn main() -> runlog_core::Result<()> {
+//! let dir = tempfile::tempdir().expect("temp dir");
+//! let store = runlog_core::Store::open(dir.path().join("runlog.db"))?;
+//! let run = store.start_run("mnist")?;
+//! let sampler = runlog_core::system::SystemMetrics::new()
+//!     .interval(std::time::Duration::from_millis(200))
+//!     .start(&run)?;
+//! // ... train ...
+//! sampler.stop(); // one last sample; dropping it does the same
+//! run.complete()?;
+//! # Ok(()) }
+//! ```
 //!
 //! Series (one point per sample, automatic steps):
 //! - `system/cpu_percent` (whole machine, 0..100), `system/memory_used_bytes`, `system/memory_percent`;
-//! - `system/process_cpu_percent` (the command and its descendants; 100 = one core), `system/process_memory_bytes`
+//! - `system/process_cpu_percent` (the process and its descendants; 100 = one core), `system/process_memory_bytes`
 //!   (their resident memory), `system/process_disk_read_bytes`, `system/process_disk_write_bytes` (cumulative);
 //! - `system/network_rx_bytes`, `system/network_tx_bytes` (all interfaces, cumulative since sampling started);
 //! - `system/gpu<i>/utilization_percent`, `system/gpu<i>/memory_used_bytes` for each NVIDIA GPU, when NVIDIA's
 //!   management library (libnvidia-ml) can be loaded at run time; without it there are simply no GPU series.
 //!
-//! The sampler runs on its own thread and logs through the run like any caller; nothing of it is on the wrapped
-//! command's path. `sysinfo` reads /proc (no C library); `nvml-wrapper` loads NVML with `libloading` only if present.
+//! The sampler runs on its own thread and logs through the run like any caller: the training loop's log calls never
+//! wait for it. It reads /proc through `sysinfo` (no C library, no network) and loads NVML through `nvml-wrapper`
+//! (`libloading`) only if present. This module knows runs, not the store's internals.
 
-use runlog_core::Run;
+use crate::{Error, Result, Run};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,12 +43,58 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 /// The shortest interval accepted.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
+/// What to sample and how often; [`SystemMetrics::start`] starts the thread.
+#[derive(Debug, Clone)]
+pub struct SystemMetrics {
+    interval: Duration,
+    pid: u32,
+}
+
+impl Default for SystemMetrics {
+    fn default() -> Self {
+        SystemMetrics { interval: DEFAULT_INTERVAL, pid: std::process::id() }
+    }
+}
+
+impl SystemMetrics {
+    /// Sampling of this process every [`DEFAULT_INTERVAL`].
+    pub fn new() -> SystemMetrics {
+        SystemMetrics::default()
+    }
+
+    /// Time between samples (default [`DEFAULT_INTERVAL`], 10 s; at least [`MIN_INTERVAL`]).
+    pub fn interval(&mut self, d: Duration) -> &mut Self {
+        self.interval = d;
+        self
+    }
+
+    /// The root of the process tree whose CPU, memory and disk I/O are sampled (default: this process).
+    pub fn process(&mut self, pid: u32) -> &mut Self {
+        self.pid = pid;
+        self
+    }
+
+    /// Starts the sampler thread logging into `run`. Errors: an interval under [`MIN_INTERVAL`], or a thread that
+    /// cannot be started.
+    pub fn start(&self, run: &Run) -> Result<Sampler> {
+        if self.interval < MIN_INTERVAL {
+            return Err(Error::Invalid(format!(
+                "system-metrics interval {:?} is below the limit of {:?}",
+                self.interval, MIN_INTERVAL
+            )));
+        }
+        Sampler::start(run.clone(), self.pid, self.interval)
+            .map_err(|e| Error::Invalid(format!("cannot start the system-metrics thread: {e}")))
+    }
+}
+
 /// Whether `RUNLOG_SYSTEM_METRICS` asks for sampling.
 pub fn enabled_by_env() -> bool {
     std::env::var(ENV).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
 }
 
 /// A running sampler; [`Sampler::stop`] (or dropping it) ends the thread after one last sample.
+#[derive(Debug)]
 pub struct Sampler {
     stop: Arc<AtomicBool>,
     wake: std::sync::mpsc::Sender<()>,
@@ -40,8 +102,7 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts sampling the machine and the process tree rooted at `pid` into `run` every `interval`.
-    pub fn start(run: Run, pid: u32, interval: Duration) -> std::io::Result<Sampler> {
+    fn start(run: Run, pid: u32, interval: Duration) -> std::io::Result<Sampler> {
         let stop = Arc::new(AtomicBool::new(false));
         let (wake, sleep) = std::sync::mpsc::channel::<()>();
         let flag = stop.clone();
@@ -175,10 +236,51 @@ impl State {
         self.sample = s;
     }
 
-    fn log(&self, run: &Run) -> runlog_core::Result<()> {
+    fn log(&self, run: &Run) -> Result<()> {
         for (name, v) in &self.sample {
             run.log(name, *v)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_this_process_into_system_series() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::Store::builder(dir.path().join("s.db"))
+            .flush_interval(Duration::from_millis(1))
+            .open()
+            .expect("store");
+        let run = store.start_run("sys").expect("run");
+        assert!(SystemMetrics::new().interval(Duration::from_millis(10)).start(&run).is_err(), "under the limit");
+        let s = SystemMetrics::new().interval(Duration::from_millis(100)).start(&run).expect("start");
+        // Touch 200 MB while the sampler watches.
+        let mut keep = Vec::new();
+        for _ in 0..5 {
+            let mut b = vec![0u8; 40 << 20];
+            for i in (0..b.len()).step_by(4096) {
+                b[i] = 1;
+            }
+            keep.push(b);
+            std::thread::sleep(Duration::from_millis(120));
+        }
+        s.stop();
+        store.flush().expect("flush");
+        let mem: Vec<f64> = store
+            .reader()
+            .series(run.id(), "system/process_memory_bytes")
+            .expect("series")
+            .iter()
+            .map(|p| p.value)
+            .collect();
+        assert!(mem.len() >= 3, "{mem:?}");
+        let peak = mem.iter().copied().fold(f64::MIN, f64::max);
+        assert!(peak - mem[0] >= 100e6, "resident memory rose with the 200 MB touched: {mem:?}");
+        assert!(!store.reader().series(run.id(), "system/cpu_percent").expect("series").is_empty());
+        drop(keep);
     }
 }
