@@ -316,7 +316,8 @@ async fn lost_acknowledgements_are_reconciled_and_no_point_lands_twice() {
     let st = remote.stats();
     assert!(st.reconciles > 0, "no unknown outcome happened: {st:?} {injected:?}");
     assert!(st.points_found_landed > 0, "reconciling found nothing that had landed: {st:?}");
-    assert_eq!(st.runs_created, 1, "{st:?}");
+    // The create's own answer may be the one lost: then the run is found, never created twice.
+    assert!(st.runs_created <= 1 && st.runs_created + st.runs_found >= 1, "{st:?}");
     assert_eq!(runs_of(&exp, run.id().as_str()).await.len(), 1, "one MLflow run, whatever was lost");
     // What was found landed was not sent again: every point went on the wire exactly once.
     assert_eq!(st.points_attempted, 30_000 + 400, "{st:?}");
