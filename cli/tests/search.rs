@@ -7,10 +7,7 @@ mod util;
 
 use serde_json::Value as Json;
 use std::collections::BTreeSet;
-use std::io::BufRead as _;
 use std::path::Path;
-use std::process::Stdio;
-use util::browser::Killed;
 use util::*;
 
 /// A store with a small sweep: params of each type, tags (one with a space in its name), metrics (one with a space),
@@ -62,20 +59,6 @@ fn sweep_store(dir: &Path) -> std::path::PathBuf {
     e.complete().expect("end");
     store.flush().expect("flush");
     path
-}
-
-fn start_ui(store: &Path) -> (Killed, String) {
-    let mut child = cmd(store)
-        .args(["ui", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn runlog ui");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the URL line");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
-    (Killed(child), url.trim_end_matches('/').to_string())
 }
 
 /// Percent-encodes a query value.

@@ -8,26 +8,8 @@
 mod util;
 
 use serde_json::{Value as Json, json};
-use std::io::BufRead as _;
-use std::path::Path;
-use std::process::Stdio;
-use util::browser::{Browser, Killed};
+use util::browser::Browser;
 use util::*;
-
-/// Starts `runlog ui` on `store`, returns the process and its base URL (without a trailing slash).
-fn start_ui(store: &Path) -> (Killed, String) {
-    let mut child = cmd(store)
-        .args(["ui", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn runlog ui");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the URL line");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL on the first line").to_string();
-    (Killed(child), url.trim_end_matches('/').to_string())
-}
 
 fn points(v: &Json) -> Vec<(i64, f64)> {
     v.as_array()

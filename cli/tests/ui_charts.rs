@@ -6,25 +6,8 @@ mod util;
 
 use base64::Engine as _;
 use serde_json::Value as Json;
-use std::io::BufRead as _;
-use std::path::Path;
-use std::process::Stdio;
-use util::browser::{Browser, Killed};
+use util::browser::Browser;
 use util::*;
-
-fn start_ui(store: &Path) -> (Killed, String) {
-    let mut child = cmd(store)
-        .args(["ui", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn runlog ui");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the URL line");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
-    (Killed(child), url.trim_end_matches('/').to_string())
-}
 
 /// Clicks a download link and returns the text of what it points at (a blob: or data: address), read in the page.
 fn download_text(b: &Browser, selector: &str) -> String {

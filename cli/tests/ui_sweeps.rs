@@ -8,10 +8,8 @@ mod util;
 
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
-use std::io::BufRead as _;
 use std::path::Path;
-use std::process::Stdio;
-use util::browser::{Browser, Killed};
+use util::browser::Browser;
 use util::*;
 
 const LRS: [f64; 5] = [0.1, 0.03, 0.01, 0.003, 0.001];
@@ -55,20 +53,6 @@ fn sweep_store(dir: &Path) -> (std::path::PathBuf, Vec<(usize, f64, &'static str
     }
     store.flush().expect("flush");
     (path, made)
-}
-
-fn start_ui(store: &Path) -> (Killed, String) {
-    let mut child = cmd(store)
-        .args(["ui", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn runlog ui");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the URL line");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
-    (Killed(child), url.trim_end_matches('/').to_string())
 }
 
 /// Asserts that the table's visible rows put every child right under its parent or an earlier sibling.

@@ -409,3 +409,19 @@ pub mod browser {
         }
     }
 }
+
+/// Starts `runlog ui` on `store` on a free loopback port; returns the process and its base URL (no trailing slash).
+pub fn start_ui(store: &Path) -> (browser::Killed, String) {
+    use std::io::BufRead as _;
+    let mut child = cmd(store)
+        .args(["ui", "--listen", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn runlog ui");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the URL line");
+    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL on the first line").to_string();
+    (browser::Killed(child), url.trim_end_matches('/').to_string())
+}
