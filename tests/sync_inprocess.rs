@@ -4,7 +4,7 @@
 //! The script runs in a child process (this test binary again) so the environment is set by `Command::env`.
 
 use runlog::sync::ServiceLimits;
-use runlog::sync::server::{AppState, BackgroundServer, SqliteStorage, Storage};
+use runlog_server::{AppState, BackgroundServer, SqliteStorage, Storage};
 use std::sync::Arc;
 
 const CHILD: &str = "RUNLOG_TEST_TRAINING_SCRIPT";

@@ -8,10 +8,10 @@
 //! target/release/runlog). Under `cargo test` (no `--bench` argument) it runs a small smoke version.
 
 use runlog_core::Store;
+use runlog_server::{AppState, SqliteStorage, Storage};
 use runlog_sync::ServiceLimits;
 use runlog_sync::agent::{AgentOptions, Syncer};
 use runlog_sync::remote::workspace::{ClientOptions, WorkspaceRemote};
-use runlog_sync::server::{AppState, SqliteStorage, Storage};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ fn server(limits: ServiceLimits) -> Server {
     let state = AppState::new(storage.clone() as Arc<dyn Storage>, limits);
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
-        let _ = rt.block_on(runlog_sync::server::serve(listener, state, None));
+        let _ = rt.block_on(runlog_server::serve(listener, state, None));
     });
     Server { url, token, storage, _dir: dir }
 }

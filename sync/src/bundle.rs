@@ -5,10 +5,10 @@
 
 use crate::agent::driver::classify;
 use crate::agent::state::{Action, Backoff, Event, Policy};
-use crate::batch::{self, Batch, Body, WIRE_VERSION, WireRecord};
 use crate::error::{Error, Result};
 use crate::remote::{Reconciled, Remote};
 use runlog_core::Store;
+use runlog_wire::{Batch, Body, WIRE_VERSION, WireRecord};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,7 +63,7 @@ pub fn export(store: &Store, after: i64, dir: &Path) -> Result<Exported> {
         for raw in raws {
             pos = raw.seq.get();
             // An unreadable record cannot travel; the agent rejects it with its reason when it meets it.
-            if let Ok(parts) = batch::from_raw(&raw, runlog_core::chunk::MAX_POINTS) {
+            if let Ok(parts) = crate::convert::from_raw(&raw, runlog_core::chunk::MAX_POINTS) {
                 for p in parts {
                     if let Some(h) = p.body.blob() {
                         hashes.insert(h.to_string());
@@ -154,9 +154,9 @@ fn resplit(records: Vec<WireRecord>, rows: usize) -> Result<Vec<WireRecord>> {
     for r in records {
         match &r.body {
             Body::Scalars(b) if r.rows as usize > rows => {
-                let pts = batch::decode_points(b)?;
+                let pts = runlog_wire::points::decode(b)?;
                 for (i, c) in pts.chunks(rows).enumerate() {
-                    let (bytes, _) = runlog_core::chunk::encode(c);
+                    let bytes = runlog_wire::points::encode(c);
                     out.push(WireRecord {
                         part: r.part + (i * rows) as u32,
                         rows: c.len() as u32,

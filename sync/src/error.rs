@@ -79,6 +79,12 @@ pub enum Error {
     },
 }
 
+impl From<runlog_wire::Error> for Error {
+    fn from(e: runlog_wire::Error) -> Self {
+        Error::Format(e.to_string())
+    }
+}
+
 impl Error {
     /// The kind of this error.
     pub fn kind(&self) -> ErrorKind {

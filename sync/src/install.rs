@@ -182,7 +182,9 @@ impl Shared {
                 match receivers.as_ref() {
                     // No remote could be set up: nothing will upload, so there is nothing to wait for.
                     Some(r) if r.is_empty() => return false,
-                    Some(r) if r.iter().all(|p| *p.acked.borrow() >= target.get()) => return true,
+                    // The agent publishes a position after queueing its acknowledgement: the flush makes that durable
+                    // before the run's end returns (a process that exits now does not send it all again).
+                    Some(r) if r.iter().all(|p| *p.acked.borrow() >= target.get()) => return store.flush().is_ok(),
                     // Offline costs nothing: when every remote still behind could not even be reached at its last
                     // attempt, the run's end does not wait; the data stays local for the next sync.
                     Some(r) if r.iter().all(|p| *p.acked.borrow() >= target.get() || *p.unreachable.borrow()) => {

@@ -1,57 +1,47 @@
-//! runlog-sync: the wire format, the sync agent and the workspace server.
+//! runlog-sync: the client side of sync, what a trainer embeds: the agent, the remotes (runlog's workspace server
+//! and MLflow tracking servers), bundles for air-gapped machines, and the remote configuration.
 //!
-//! ```
+//! The wire format is [`runlog_wire`] (re-exported as [`wire`]); the workspace server is the crate `runlog-server`,
+//! which a trainer never compiles.
+//!
+//! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use runlog_sync::agent::{AgentOptions, Syncer};
 //! use runlog_sync::remote::workspace::{ClientOptions, WorkspaceRemote};
-//! use runlog_sync::server::{AppState, BackgroundServer, SqliteStorage, Storage};
 //! use std::sync::Arc;
 //!
-//! // A workspace server on loopback, and a token for its first workspace.
-//! let dir = tempfile::tempdir()?;
-//! let storage = Arc::new(SqliteStorage::open(&dir.path().join("server"))?);
-//! let token = storage.create_workspace("team")?;
-//! let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-//! let state = AppState::new(storage.clone() as Arc<dyn Storage>, runlog_sync::ServiceLimits::default());
-//! let server = BackgroundServer::start(listener, state)?;
-//!
-//! // A store with a run, synced in one pass.
-//! let store = runlog_core::Store::open(dir.path().join("runlog.db"))?;
+//! // A store with a run, synced in one pass to a workspace server.
+//! let store = runlog_core::Store::open("runlog.db")?;
 //! let run = store.start_run("mnist")?;
 //! for step in 0..1000 {
 //!     run.log("loss", 1.0 / (step as f64 + 1.0))?;
 //! }
 //! run.complete()?;
-//! let remote = Arc::new(WorkspaceRemote::new(server.url(), &token, &ClientOptions::default())?);
+//! let remote = Arc::new(WorkspaceRemote::new("https://runlog.example.com", "rlt_...", &ClientOptions::default())?);
 //! let (_stop, stop_rx) = tokio::sync::watch::channel(false);
 //! let mut syncer = Syncer::new(store.clone(), "team", remote, AgentOptions::default(), stop_rx)?;
 //! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
 //! let summary = rt.block_on(syncer.pass(None, &mut |_, _| {}))?;
 //! assert!(summary.complete);
-//!
-//! // The server holds every point.
-//! let ws = storage.workspace_for_token(&token)?.expect("the token opens the workspace");
-//! assert_eq!(storage.series(ws, run.id().as_str(), "loss")?.len(), 1000);
 //! # Ok(()) }
 //! ```
 //!
-//! - [`batch`]: the wire format (canonical msgpack batches named by their blake3 hash).
-//! - [`limits`]: the service limits a remote publishes and the agent fits.
-//! - [`remote`]: the [`remote::Remote`] trait and runlog's workspace server as the first remote.
+//! - [`agent`]: the pure policy ([`agent::state`]) and the loop that carries it out ([`agent::driver`]).
+//! - [`remote`]: the [`remote::Remote`] trait, the workspace server's client and the MLflow remote.
+//! - [`bundle`]: export to files and import from them, through the same remotes.
+//! - [`config`]: where remotes and tokens are configured, and the one rule that resolves them.
 //!
-//! Architecture invariants: wire types are not core types; a batch always encodes to the same bytes; uploading
-//! anything twice is a success; the agent's policy is a pure state machine, separate from its tokio loop.
+//! Architecture invariants: wire types are not core types ([`convert`] is where they meet); uploading anything twice
+//! is a success; the agent's policy is a pure state machine, separate from its tokio loop.
 
 pub mod agent;
-pub mod batch;
 pub mod bundle;
 pub mod config;
+pub mod convert;
 mod error;
 mod install;
-pub mod limits;
 pub mod remote;
-pub mod server;
 
 pub use error::{Error, ErrorKind, Result};
 pub use install::{AgentHandle, DEFAULT_GRACE, InstallOptions, install, install_with};
-pub use limits::ServiceLimits;
+pub use runlog_wire::{self as wire, ServiceLimits};

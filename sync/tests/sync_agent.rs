@@ -212,15 +212,12 @@ impl runlog_sync::remote::Remote for Stale {
     async fn upload_blob(&self, hash: &str, bytes: bytes::Bytes) -> runlog_sync::Result<()> {
         self.0.upload_blob(hash, bytes).await
     }
-    async fn upload_batch(
-        &self,
-        batch: &runlog_sync::batch::EncodedBatch,
-    ) -> runlog_sync::Result<runlog_sync::batch::BatchReply> {
+    async fn upload_batch(&self, batch: &runlog_wire::EncodedBatch) -> runlog_sync::Result<runlog_wire::BatchReply> {
         self.0.upload_batch(batch).await
     }
     async fn reconcile(
         &self,
-        batch: &runlog_sync::batch::EncodedBatch,
+        batch: &runlog_wire::EncodedBatch,
     ) -> runlog_sync::Result<runlog_sync::remote::Reconciled> {
         self.0.reconcile(batch).await
     }
@@ -278,7 +275,7 @@ fn child_runs_do_not_wait_for_the_upload_at_their_end() {
 }
 
 /// What landed of a batch whose answer was lost: the reply of what landed and the records that did not.
-type Landed = (runlog_sync::batch::BatchReply, Vec<(i64, u32)>);
+type Landed = (runlog_wire::BatchReply, Vec<(i64, u32)>);
 
 /// A remote whose uploads sometimes end without an answer although they (fully or partly) landed, and which can tell
 /// what landed, as the MLflow remote must: the agent must not resend what landed.
@@ -302,10 +299,7 @@ impl runlog_sync::remote::Remote for Unanswered {
     async fn upload_blob(&self, hash: &str, bytes: bytes::Bytes) -> runlog_sync::Result<()> {
         self.inner.upload_blob(hash, bytes).await
     }
-    async fn upload_batch(
-        &self,
-        batch: &runlog_sync::batch::EncodedBatch,
-    ) -> runlog_sync::Result<runlog_sync::batch::BatchReply> {
+    async fn upload_batch(&self, batch: &runlog_wire::EncodedBatch) -> runlog_sync::Result<runlog_wire::BatchReply> {
         let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let lost = || runlog_sync::Error::Network {
             url: "test".into(),
@@ -321,10 +315,10 @@ impl runlog_sync::remote::Remote for Unanswered {
             }
             3 => {
                 // The first half lands; the answer is lost.
-                let b = runlog_sync::batch::Batch::decode(&batch.bytes).expect("own batch");
+                let b = runlog_wire::Batch::decode(&batch.bytes).expect("own batch");
                 let half = b.records.len().div_ceil(2);
                 let rest: Vec<(i64, u32)> = b.records[half..].iter().map(|r| (r.seq, r.part)).collect();
-                let first = runlog_sync::batch::Batch { records: b.records[..half].to_vec(), ..b }.encode();
+                let first = runlog_wire::Batch { records: b.records[..half].to_vec(), ..b }.encode();
                 let reply = self.inner.upload_batch(&first).await?;
                 self.landed.lock().expect("lock").insert(batch.id.to_string(), (reply, rest));
                 Err(lost())
@@ -334,7 +328,7 @@ impl runlog_sync::remote::Remote for Unanswered {
     }
     async fn reconcile(
         &self,
-        batch: &runlog_sync::batch::EncodedBatch,
+        batch: &runlog_wire::EncodedBatch,
     ) -> runlog_sync::Result<runlog_sync::remote::Reconciled> {
         Ok(match self.landed.lock().expect("lock").remove(batch.id.as_str()) {
             Some((reply, rest)) if rest.is_empty() => runlog_sync::remote::Reconciled::Landed(reply),

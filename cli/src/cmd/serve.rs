@@ -4,8 +4,8 @@
 
 use super::Global;
 use anyhow::Context;
+use runlog_server::{AppState, SqliteStorage, Storage, Tls};
 use runlog_sync::ServiceLimits;
-use runlog_sync::server::{AppState, SqliteStorage, Storage, Tls};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -84,8 +84,8 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<ExitCode> {
     std::io::stdout().flush()?;
     let storage = storage as Arc<dyn Storage>;
     let ui = crate::ui::workspace::router(storage.clone(), tls.is_some());
-    let app = runlog_sync::server::router(AppState::new(storage, limits)).merge(ui);
+    let app = runlog_server::router(AppState::new(storage, limits)).merge(ui);
     let rt = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
-    rt.block_on(runlog_sync::server::serve_router(listener, app, tls)).context("the server stopped")?;
+    rt.block_on(runlog_server::serve_router(listener, app, tls)).context("the server stopped")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -22,8 +22,8 @@ use runlog_core::{
     BlobHash, Entry, Error, FileRef, ImageFormat, ImageRef, LogLine, MetricInfo, MetricKind, MetricSummary, Point,
     Result, Row, RunId, RunInfo, RunStatus, Table, Text, Value,
 };
-use runlog_sync::batch::{Body, WireValue};
-use runlog_sync::server::{RecordBody, Storage, WorkspaceId};
+use runlog_server::{RecordBody, Storage, WorkspaceId};
+use runlog_wire::{Body, WireValue};
 use serde_json::Value as Json;
 use std::sync::Arc;
 
@@ -60,7 +60,7 @@ impl WorkspaceSource {
     }
 }
 
-fn storage_error(e: runlog_sync::Error) -> Error {
+fn storage_error(e: runlog_server::Error) -> Error {
     Error::Storage { context: "server storage".into(), message: e.to_string() }
 }
 
@@ -108,7 +108,7 @@ fn wire_value(v: &WireValue) -> Value {
 
 /// A run of the server as the UI knows runs; None for a run id that is not 32 hex digits (the server accepts no
 /// other, so only a damaged row).
-fn run_info(v: &runlog_sync::server::storage::RunView) -> Option<RunInfo> {
+fn run_info(v: &runlog_server::storage::RunView) -> Option<RunInfo> {
     Some(RunInfo {
         id: RunId::parse(&v.id).ok()?,
         experiment: v.experiment.clone(),
@@ -203,7 +203,7 @@ impl Source for WorkspaceSource {
             }
             let chunks = self.storage.scalar_chunks(self.ws, id.as_str(), &m.name).map_err(storage_error)?;
             let Some(last) = chunks.last() else { continue };
-            let fold = |f: fn(f64, f64) -> f64, pick: fn(&runlog_sync::server::ScalarChunk) -> Option<f64>| {
+            let fold = |f: fn(f64, f64) -> f64, pick: fn(&runlog_server::ScalarChunk) -> Option<f64>| {
                 chunks.iter().filter_map(pick).reduce(f)
             };
             out.push(MetricSummary {
@@ -238,6 +238,7 @@ impl Source for WorkspaceSource {
         self.storage
             .chunk_points(self.ws, seq)
             .map_err(storage_error)?
+            .map(|pts| pts.iter().map(|p| Point { step: p.step, timestamp_ms: p.at, value: p.value }).collect())
             .ok_or_else(|| Error::NotFound(format!("no chunk {seq} in {}", self.place())))
     }
 

@@ -8,11 +8,11 @@
 //! already, which the remote ignores.
 
 use super::state::{Action, Backoff, Event, Failure, Policy};
-use crate::batch::{self, Batch, BatchReply, Body, EncodedBatch, WIRE_VERSION, WireRecord};
 use crate::error::{Error, ErrorKind, Result};
-use crate::limits::ServiceLimits;
 use crate::remote::{Reconciled, Remote};
 use runlog_core::{Seq, Store};
+use runlog_wire::ServiceLimits;
+use runlog_wire::{Batch, BatchReply, Body, EncodedBatch, WIRE_VERSION, WireRecord};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -397,8 +397,10 @@ impl Syncer {
             }
             for raw in raws {
                 self.read_pos = raw.seq.get();
-                match batch::from_raw(&raw, part_rows) {
-                    Err(batch::Unreadable(reason)) => self.skip(raw.seq.get(), "unreadable_record", &reason)?,
+                match crate::convert::from_raw(&raw, part_rows) {
+                    Err(crate::convert::Unreadable(reason)) => {
+                        self.skip(raw.seq.get(), "unreadable_record", &reason)?
+                    }
                     Ok(parts) => {
                         if let Some((code, reason)) = local_check(&parts, limits, budget) {
                             self.skip(raw.seq.get(), code, &reason)?;

@@ -21,10 +21,10 @@ pub use self::map::{
     TAG_STATUS_REASON, TAG_STORE_ID,
 };
 use super::{Reconciled, Remote};
-use crate::batch::{Batch, BatchReply, EncodedBatch, Rejection};
 use crate::error::{Error, Result};
-use crate::limits::ServiceLimits;
 use async_trait::async_trait;
+use runlog_wire::ServiceLimits;
+use runlog_wire::{Batch, BatchReply, EncodedBatch, Rejection};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -260,7 +260,7 @@ fn refusal_of(e: &Error) -> Refusal {
             } else {
                 format!("mlflow_{}", code.to_ascii_lowercase())
             };
-            (c, format!("MLflow refused it: {}", runlog_core::limits::truncate(message, 400)))
+            (c, format!("MLflow refused it: {}", runlog_wire::truncate(message, 400)))
         }
         other => ("mlflow_refused".into(), other.to_string()),
     }
@@ -361,7 +361,7 @@ impl MlflowRemote {
         &self,
         st: &mut State,
         store: &str,
-        rec: &crate::batch::WireRecord,
+        rec: &runlog_wire::WireRecord,
         experiment: &str,
         name: &str,
         parent: Option<&str>,
@@ -599,8 +599,8 @@ impl MlflowRemote {
                                     format!(
                                         "param {:?} is {:?} in MLflow; MLflow params are write-once, so {:?} is refused",
                                         kv.key,
-                                        runlog_core::limits::truncate(&v, 80),
-                                        runlog_core::limits::truncate(&kv.value, 80)
+                                        runlog_wire::truncate(&v, 80),
+                                        runlog_wire::truncate(&kv.value, 80)
                                     ),
                                 ));
                                 continue;

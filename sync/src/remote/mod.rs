@@ -7,10 +7,10 @@
 pub mod mlflow;
 pub mod workspace;
 
-use crate::batch::{BatchReply, EncodedBatch};
 use crate::error::Result;
-use crate::limits::ServiceLimits;
 use async_trait::async_trait;
+use runlog_wire::ServiceLimits;
+use runlog_wire::{BatchReply, EncodedBatch};
 
 /// What happened to a batch whose upload ended without an answer (a reset after sending, a timeout).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,10 +2,10 @@
 //! of docs/protocol.md. Its writes are idempotent, so after an unknown outcome the answer is always "resend".
 
 use super::{Reconciled, Remote, net};
-use crate::batch::{BatchReply, EncodedBatch, ErrorBody, MissingReply, MissingRequest};
 use crate::error::{Error, Result};
-use crate::limits::ServiceLimits;
 use async_trait::async_trait;
+use runlog_wire::ServiceLimits;
+use runlog_wire::{BatchReply, EncodedBatch, ErrorBody, MissingReply, MissingRequest};
 use std::time::Duration;
 
 /// A runlog workspace server.
@@ -70,7 +70,7 @@ async fn check(url: &str, resp: reqwest::Response) -> Result<reqwest::Response> 
     let text = resp.text().await.unwrap_or_default();
     let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
         Ok(b) => (b.code, b.message),
-        Err(_) => (format!("http_{}", status.as_u16()), runlog_core::limits::truncate(text.trim(), 200)),
+        Err(_) => (format!("http_{}", status.as_u16()), runlog_wire::truncate(text.trim(), 200)),
     };
     Err(Error::Http { url: url.to_string(), status: status.as_u16(), code, message, retry_after })
 }

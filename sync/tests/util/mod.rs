@@ -3,8 +3,8 @@
 #![allow(dead_code)]
 
 use runlog_core::{RunId, Store, Value};
+use runlog_server::{AppState, SqliteStorage, Storage};
 use runlog_sync::ServiceLimits;
-use runlog_sync::server::{AppState, SqliteStorage, Storage};
 use std::sync::Arc;
 
 /// A server running on its own thread and runtime.
@@ -32,7 +32,7 @@ pub fn start_server_in(dir: tempfile::TempDir, limits: ServiceLimits, port: u16)
     let state = AppState::new(storage.clone() as Arc<dyn Storage>, limits);
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
-        let _ = rt.block_on(runlog_sync::server::serve(listener, state, None));
+        let _ = rt.block_on(runlog_server::serve(listener, state, None));
     });
     TestServer { url: format!("http://127.0.0.1:{port}"), token, dir, storage, port }
 }
@@ -164,6 +164,6 @@ pub async fn assert_server_equals_store(s: &TestServer, store: &Store) {
     }
 }
 
-pub async fn stats(s: &TestServer) -> runlog_sync::server::Stats {
+pub async fn stats(s: &TestServer) -> runlog_server::Stats {
     serde_json::from_value(get_json(s, "/api/v1/stats").await).expect("stats")
 }

@@ -241,10 +241,9 @@ impl Api {
         }
         let (code, message) = match serde_json::from_slice::<ErrorJson>(&body) {
             Ok(e) if !e.error_code.is_empty() => (e.error_code, e.message),
-            _ => (
-                format!("http_{}", status.as_u16()),
-                runlog_core::limits::truncate(String::from_utf8_lossy(&body).trim(), 200),
-            ),
+            _ => {
+                (format!("http_{}", status.as_u16()), runlog_wire::truncate(String::from_utf8_lossy(&body).trim(), 200))
+            }
         };
         Err(Error::Http { url: url.to_string(), status: status.as_u16(), code, message, retry_after })
     }
@@ -425,7 +424,7 @@ fn parse<R: DeserializeOwned>(url: &str, bytes: &[u8]) -> Result<R> {
     serde_json::from_slice(bytes).map_err(|e| {
         Error::Format(format!(
             "{url} answered something that is not the expected JSON ({e}): {}",
-            runlog_core::limits::truncate(String::from_utf8_lossy(bytes).trim(), 120)
+            runlog_wire::truncate(String::from_utf8_lossy(bytes).trim(), 120)
         ))
     })
 }

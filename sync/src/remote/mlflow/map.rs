@@ -5,7 +5,7 @@
 //! This module knows MLflow's rules for keys and values; it knows nothing about HTTP or about what already landed.
 
 use super::api::{KeyValue, Metric};
-use crate::batch::{Body, WireRecord, WireValue};
+use runlog_wire::{Body, WireRecord, WireValue};
 
 /// Tag naming the runlog run id on every MLflow run this remote creates (how a lost mapping is found again).
 pub const TAG_RUN_ID: &str = "runlog.run_id";
@@ -130,10 +130,7 @@ pub fn check_key(what: &str, key: &str, max: usize) -> Result<(), Refusal> {
     if chars > max {
         return Err(refuse(
             "name_too_long",
-            format!(
-                "{what} {:?} is {chars} characters, MLflow's limit is {max}",
-                runlog_core::limits::truncate(key, 40)
-            ),
+            format!("{what} {:?} is {chars} characters, MLflow's limit is {max}", runlog_wire::truncate(key, 40)),
         ));
     }
     if let Some(c) = key.chars().find(|c| !(c.is_alphanumeric() || "_-.: /".contains(*c))) {
@@ -246,7 +243,7 @@ pub fn plan(rec: &WireRecord, l: &MlflowLimits) -> Result<Vec<Op>, Refusal> {
             let mut ops = Vec::new();
             if let Some(r) = reason {
                 // The full reason in the status journal; the tag holds as much as MLflow keeps.
-                let cut = runlog_core::limits::truncate(r, l.max_tag_chars.saturating_sub(1));
+                let cut = runlog_wire::truncate(r, l.max_tag_chars.saturating_sub(1));
                 ops.push(Op::Tag(KeyValue { key: TAG_STATUS_REASON.into(), value: cut }));
                 let line = serde_json::json!({"seq": rec.seq, "at": rec.at, "status": status, "reason": r});
                 ops.push(journal("runlog/status".into(), rec.seq, line));
@@ -282,18 +279,11 @@ pub fn plan(rec: &WireRecord, l: &MlflowLimits) -> Result<Vec<Op>, Refusal> {
         }
         Body::Scalars(bytes) => {
             check_key("metric", name, l.max_key_chars)?;
-            let points = crate::batch::decode_points(bytes)
+            let points = runlog_wire::points::decode(bytes)
                 .map_err(|e| refuse("malformed_record", format!("scalars {name:?}: {e}")))?;
             points
                 .into_iter()
-                .map(|p| {
-                    Op::Metric(Metric {
-                        key: name.to_string(),
-                        value: p.value,
-                        timestamp: p.timestamp_ms,
-                        step: p.step,
-                    })
-                })
+                .map(|p| Op::Metric(Metric { key: name.to_string(), value: p.value, timestamp: p.at, step: p.step }))
                 .collect()
         }
         Body::Row(cols) => {

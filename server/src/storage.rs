@@ -6,9 +6,9 @@
 //! `(workspace, store, seq, part)`, and scalar points by their position within their stored chunk, so a resend or a
 //! differently split resend adds nothing. It knows nothing about HTTP.
 
-use crate::batch::{Batch, BatchId, BatchReply, Body, Rejection, WireValue, decode_points};
 use crate::error::{Error, Result};
-use crate::limits::ServiceLimits;
+use runlog_wire::points::{self, Point};
+use runlog_wire::{Batch, BatchId, BatchReply, Body, Rejection, ServiceLimits, WireRecord, WireValue, truncate};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -127,7 +127,7 @@ pub struct ScalarChunk {
 }
 
 impl ScalarChunk {
-    fn of(id: i64, points: &[runlog_core::Point]) -> Option<ScalarChunk> {
+    fn of(id: i64, points: &[Point]) -> Option<ScalarChunk> {
         let last = points.last()?;
         let mut c = ScalarChunk {
             id,
@@ -228,14 +228,14 @@ pub trait Storage: Send + Sync + 'static {
     /// Metric names of a run.
     fn metrics(&self, ws: WorkspaceId, run: &str) -> Result<Vec<MetricView>>;
     /// A scalar series, in step order: (step, timestamp ms, value).
-    fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<runlog_core::Point>>;
+    fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<Point>>;
     /// Non-scalar records of a kind (`row`, `table`, `image`, `text`, `log`, `file`, `param`, ...).
     fn entries(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<EntryView>>;
     /// The stored chunks of a scalar series with their statistics, in the order they were logged.
     fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>>;
     /// The points of one chunk of the workspace ([`ScalarChunk::id`]) in logged order; None if the workspace has no
     /// such chunk.
-    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<runlog_core::Point>>>;
+    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<Point>>>;
     /// Non-scalar records of a kind with their decoded bodies, in logged order (a body that does not decode is left
     /// out).
     fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>>;
@@ -294,6 +294,15 @@ pub const CHUNK_STATS_CACHE_ENTRIES: usize = 250_000;
 
 fn sql(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::io(format!("server storage: {what}"), e)
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!("server storage: {what} is corrupt: {e}"))
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 fn new_token() -> String {
@@ -372,7 +381,7 @@ impl SqliteStorage {
         let token = new_token();
         c.execute(
             "INSERT INTO tokens(hash, workspace, created_at) VALUES (?1, ?2, ?3)",
-            params![blake3::Hash::from(token_hash(&token)).to_hex().as_str(), ws, runlog_core::now_ms()],
+            params![blake3::Hash::from(token_hash(&token)).to_hex().as_str(), ws, now_ms()],
         )
         .map_err(sql("insert token"))?;
         Ok(token)
@@ -380,9 +389,9 @@ impl SqliteStorage {
 }
 
 /// Per-record limit check of a new record: `Some((code, reason))` to reject it.
-fn check_record(rec: &crate::batch::WireRecord, limits: &ServiceLimits) -> Option<(&'static str, String)> {
+fn check_record(rec: &WireRecord, limits: &ServiceLimits) -> Option<(&'static str, String)> {
     let chars = |s: &str| s.chars().count() as u64;
-    let cut = |s: &str| runlog_core::limits::truncate(s, 40);
+    let cut = |s: &str| truncate(s, 40);
     let name_check = |what: &str, s: &str| {
         let n = chars(s);
         (n > limits.max_name_chars).then(|| {
@@ -531,11 +540,8 @@ impl Storage for SqliteStorage {
         let token = {
             let mut c = self.conn();
             let tx = c.transaction().map_err(sql("begin"))?;
-            tx.execute(
-                "INSERT INTO workspaces(name, created_at) VALUES (?1, ?2)",
-                params![name, runlog_core::now_ms()],
-            )
-            .map_err(|e| Error::Config(format!("cannot create workspace {name:?}: {e}")))?;
+            tx.execute("INSERT INTO workspaces(name, created_at) VALUES (?1, ?2)", params![name, now_ms()])
+                .map_err(|e| Error::Config(format!("cannot create workspace {name:?}: {e}")))?;
             let ws = tx.last_insert_rowid();
             let token = Self::insert_token(&tx, ws)?;
             tx.commit().map_err(sql("commit"))?;
@@ -616,7 +622,7 @@ impl Storage for SqliteStorage {
         if !missing.is_empty() {
             return Ok(Err(BatchRefusal::BlobsMissing(missing)));
         }
-        let now = runlog_core::now_ms();
+        let now = now_ms();
         let store = batch.store.to_ascii_lowercase();
         let mut reply = BatchReply { batch: id.to_string(), applied: 0, duplicates: 0, rejected: Vec::new() };
         {
@@ -664,11 +670,7 @@ impl Storage for SqliteStorage {
                 if rec.seq <= 0 || !is_hex(&rec.run, 32) {
                     refuse(
                         "invalid_record",
-                        format!(
-                            "record {} has a bad sequence number or run id {:?}",
-                            rec.seq,
-                            runlog_core::limits::truncate(&rec.run, 40)
-                        ),
+                        format!("record {} has a bad sequence number or run id {:?}", rec.seq, truncate(&rec.run, 40)),
                     )?;
                     continue;
                 }
@@ -676,7 +678,7 @@ impl Storage for SqliteStorage {
                 let mut new_ranges: Vec<(i64, i64)> = Vec::new();
                 let mut points = Vec::new();
                 if let Body::Scalars(b) = &rec.body {
-                    points = match decode_points(b) {
+                    points = match points::decode(b) {
                         Ok(p) if !p.is_empty() && p.len() == rec.rows as usize => p,
                         Ok(p) => {
                             refuse(
@@ -736,7 +738,7 @@ impl Storage for SqliteStorage {
                                     "too_many_names",
                                     format!(
                                         "metric name {:?} would be name {} of run {}, the limit is {} names per run",
-                                        runlog_core::limits::truncate(&rec.name, 40),
+                                        truncate(&rec.name, 40),
                                         n + 1,
                                         rec.run,
                                         limits.max_names_per_run
@@ -750,7 +752,7 @@ impl Storage for SqliteStorage {
                                 "too_many_rows",
                                 format!(
                                     "metric {:?} of run {} would hold {} rows, the limit is {} rows per name",
-                                    runlog_core::limits::truncate(&rec.name, 40),
+                                    truncate(&rec.name, 40),
                                     rec.run,
                                     n as u64 + added_rows,
                                     limits.max_rows_per_name
@@ -781,7 +783,7 @@ impl Storage for SqliteStorage {
                     let base = i64::from(rec.part);
                     for (a, b) in new_ranges {
                         let slice = &points[(a - base) as usize..(b - base) as usize];
-                        let (packed, _) = runlog_core::chunk::encode(slice);
+                        let packed = points::encode(slice);
                         let step = slice.iter().map(|p| p.step).min();
                         insert
                             .execute(params![
@@ -999,7 +1001,7 @@ impl Storage for SqliteStorage {
         .map_err(sql("metrics"))
     }
 
-    fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<runlog_core::Point>> {
+    fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<Point>> {
         let c = self.conn();
         let mut st = c
             .prepare_cached("SELECT body FROM records WHERE ws = ?1 AND run = ?2 AND kind = 'scalars' AND name = ?3 ORDER BY store, seq, part")
@@ -1008,7 +1010,7 @@ impl Storage for SqliteStorage {
         let mut out = Vec::new();
         while let Some(r) = rows.next().map_err(sql("series"))? {
             let b = r.get_ref(0).map_err(sql("series"))?.as_blob().map_err(|e| Error::io("series", e))?;
-            runlog_core::chunk::decode_into(b, &mut out).map_err(|e| Error::Format(e.to_string()))?;
+            out.extend(points::decode(b).map_err(|e| corrupt(&format!("a scalar record of {run:?} {name:?}"), e))?);
         }
         out.sort_by_key(|p| p.step);
         Ok(out)
@@ -1057,15 +1059,13 @@ impl Storage for SqliteStorage {
         let mut cache = self.chunk_stats.lock().unwrap_or_else(|e| e.into_inner());
         let mut body = c.prepare_cached("SELECT body FROM records WHERE rowid = ?1").map_err(sql("scalar chunks"))?;
         let mut out = Vec::with_capacity(ids.len());
-        let mut points = Vec::new();
         for id in ids {
             if let Some(known) = cache.get(&id) {
                 out.push(known.clone());
                 continue;
             }
             let b: Vec<u8> = body.query_row([id], |r| r.get(0)).map_err(sql("scalar chunks"))?;
-            points.clear();
-            runlog_core::chunk::decode_into(&b, &mut points).map_err(|e| Error::Format(e.to_string()))?;
+            let points = points::decode(&b).map_err(|e| corrupt(&format!("scalar record {id}"), e))?;
             if let Some(stats) = ScalarChunk::of(id, &points) {
                 if cache.len() >= CHUNK_STATS_CACHE_ENTRIES {
                     cache.clear();
@@ -1077,7 +1077,7 @@ impl Storage for SqliteStorage {
         Ok(out)
     }
 
-    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<runlog_core::Point>>> {
+    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<Point>>> {
         let c = self.conn();
         let body: Option<Vec<u8>> = c
             .query_row(
@@ -1088,9 +1088,7 @@ impl Storage for SqliteStorage {
             .optional()
             .map_err(sql("chunk"))?;
         let Some(body) = body else { return Ok(None) };
-        let mut out = Vec::new();
-        runlog_core::chunk::decode_into(&body, &mut out).map_err(|e| Error::Format(e.to_string()))?;
-        Ok(Some(out))
+        Ok(Some(points::decode(&body).map_err(|e| corrupt(&format!("scalar record {chunk}"), e))?))
     }
 
     fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>> {
@@ -1151,7 +1149,8 @@ impl Storage for SqliteStorage {
             let (k, v) = row.map_err(sql("stats"))?;
             map.insert(k, v.into());
         }
-        serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| Error::Format(format!("server stats: {e}")))
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| Error::Corrupt(format!("server stats of workspace {}: {e}", ws.0)))
     }
 
     fn bump(&self, ws: WorkspaceId, counter: &str, by: u64) -> Result<()> {
@@ -1168,16 +1167,15 @@ impl Storage for SqliteStorage {
 #[cfg(test)]
 mod tests {
     use super::{Body, SqliteStorage, Storage, WireValue, uncovered};
-    use crate::batch::{Batch, WIRE_VERSION, WireRecord};
-    use crate::limits::ServiceLimits;
-    use runlog_core::Point;
+    use runlog_wire::points::{self, Point};
+    use runlog_wire::{Batch, ServiceLimits, WIRE_VERSION, WireRecord};
 
     fn record(seq: i64, part: u32, rows: u32, name: &str, step: Option<i64>, body: Body) -> WireRecord {
         WireRecord { seq, part, rows, run: "a".repeat(32), name: name.into(), at: 1_000 + seq, step, body }
     }
 
     fn pts(steps: std::ops::Range<i64>, value: impl Fn(i64) -> f64) -> Vec<Point> {
-        steps.map(|s| Point { step: s, timestamp_ms: 5, value: value(s) }).collect()
+        steps.map(|s| Point { step: s, at: 5, value: value(s) }).collect()
     }
 
     #[test]
@@ -1190,7 +1188,7 @@ mod tests {
         let (a, b) = (super::WorkspaceId(ws[0].id), super::WorkspaceId(ws[1].id));
         let first = pts(0..4, |s| [3.0, f64::NAN, -2.0, 7.0][s as usize]);
         let second = pts(4..6, |s| s as f64 * 10.0);
-        let enc = |p: &[Point]| runlog_core::chunk::encode(p).0;
+        let enc = |p: &[Point]| points::encode(p);
         let run = Body::Run { experiment: "e".into(), name: "r".into(), parent: None };
         let batch = Batch {
             version: WIRE_VERSION,

@@ -9,11 +9,9 @@
 mod error;
 pub mod storage;
 
-pub use error::ApiError;
+pub use error::{ApiError, Error, Result};
 pub use storage::{RecordBody, ScalarChunk, SqliteStorage, Stats, Storage, WorkspaceId};
 
-use crate::batch::{Batch, BatchId, MissingReply, MissingRequest};
-use crate::limits::ServiceLimits;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
@@ -21,6 +19,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use futures_util::StreamExt;
+use runlog_wire::{Batch, BatchId, MissingReply, MissingRequest, ServiceLimits, truncate};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -93,7 +92,7 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> crate::Result<T> + Send + 'static) -> Result<T, ApiError> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T, ApiError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::Internal(format!("storage task failed: {e}")))?
@@ -156,7 +155,7 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
 }
 
 async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"ok": true, "wire_version": crate::batch::WIRE_VERSION}))
+    Json(serde_json::json!({"ok": true, "wire_version": runlog_wire::WIRE_VERSION}))
 }
 
 async fn limits(State(state): State<AppState>) -> Json<ServiceLimits> {
@@ -228,10 +227,7 @@ async fn missing_blobs(
     let req: MissingRequest = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::BadRequest("malformed_request", format!("bad JSON: {e}")))?;
     if let Some(bad) = req.hashes.iter().find(|h| !is_hash(h)) {
-        return Err(ApiError::BadRequest(
-            "bad_hash",
-            format!("{:?} is not 64 hexadecimal digits", runlog_core::limits::truncate(bad, 70)),
-        ));
+        return Err(ApiError::BadRequest("bad_hash", format!("{:?} is not 64 hexadecimal digits", truncate(bad, 70))));
     }
     let storage = state.storage.clone();
     let missing = blocking(move || storage.missing_blobs(ws, &req.hashes)).await?;
@@ -252,7 +248,7 @@ async fn upload_blob(
     if !is_hash(&hash) {
         return Err(ApiError::BadRequest(
             "bad_hash",
-            format!("{:?} is not 64 hexadecimal digits", runlog_core::limits::truncate(&hash, 70)),
+            format!("{:?} is not 64 hexadecimal digits", truncate(&hash, 70)),
         ));
     }
     let hash = hash.to_ascii_lowercase();
@@ -383,7 +379,7 @@ async fn series(
     let points = blocking(move || storage.series(ws, &id, &n)).await?;
     let pts: Vec<serde_json::Value> = points
         .iter()
-        .map(|p| serde_json::Value::Array(vec![p.step.into(), p.timestamp_ms.into(), storage::float_json(p.value)]))
+        .map(|p| serde_json::Value::Array(vec![p.step.into(), p.at.into(), storage::float_json(p.value)]))
         .collect();
     Ok(Json(serde_json::json!({"name": name, "points": pts})).into_response())
 }
@@ -421,15 +417,15 @@ pub struct BackgroundServer {
 
 impl BackgroundServer {
     /// Serves `state` on `listener` (plain HTTP) on a new thread with its own runtime.
-    pub fn start(listener: std::net::TcpListener, state: AppState) -> crate::Result<BackgroundServer> {
-        let url = format!("http://{}", listener.local_addr().map_err(|e| crate::Error::io("listener address", e))?);
-        listener.set_nonblocking(true).map_err(|e| crate::Error::io("set listener non-blocking", e))?;
+    pub fn start(listener: std::net::TcpListener, state: AppState) -> Result<BackgroundServer> {
+        let url = format!("http://{}", listener.local_addr().map_err(|e| Error::io("listener address", e))?);
+        listener.set_nonblocking(true).map_err(|e| Error::io("set listener non-blocking", e))?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| crate::Error::io("start the server runtime", e))?;
+            .map_err(|e| Error::io("start the server runtime", e))?;
         std::thread::Builder::new()
             .name("runlog-server".into())
             .spawn(move || {
@@ -442,7 +438,7 @@ impl BackgroundServer {
                         .await;
                 });
             })
-            .map_err(|e| crate::Error::io("start the server thread", e))?;
+            .map_err(|e| Error::io("start the server thread", e))?;
         Ok(BackgroundServer { url, stop: Some(tx) })
     }
 
@@ -470,21 +466,21 @@ pub struct Tls {
 }
 
 /// Serves the router on a bound listener until the process ends, over TLS when given certificate files.
-pub async fn serve(listener: std::net::TcpListener, state: AppState, tls: Option<Tls>) -> crate::Result<()> {
+pub async fn serve(listener: std::net::TcpListener, state: AppState, tls: Option<Tls>) -> Result<()> {
     serve_router(listener, router(state), tls).await
 }
 
 /// Serves any router (e.g. [`router`] merged with more routes, such as the web UI) like [`serve`].
-pub async fn serve_router(listener: std::net::TcpListener, app: axum::Router, tls: Option<Tls>) -> crate::Result<()> {
-    listener.set_nonblocking(true).map_err(|e| crate::Error::io("set listener non-blocking", e))?;
+pub async fn serve_router(listener: std::net::TcpListener, app: axum::Router, tls: Option<Tls>) -> Result<()> {
+    listener.set_nonblocking(true).map_err(|e| Error::io("set listener non-blocking", e))?;
     match tls {
         None => {
-            let l = tokio::net::TcpListener::from_std(listener).map_err(|e| crate::Error::io("listen", e))?;
-            axum::serve(l, app).await.map_err(|e| crate::Error::io("serve", e))
+            let l = tokio::net::TcpListener::from_std(listener).map_err(|e| Error::io("listen", e))?;
+            axum::serve(l, app).await.map_err(|e| Error::io("serve", e))
         }
         Some(t) => {
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&t.cert, &t.key).await.map_err(|e| {
-                crate::Error::Config(format!(
+                Error::Config(format!(
                     "cannot load TLS certificate {} and key {}: {e}",
                     t.cert.display(),
                     t.key.display()
@@ -493,7 +489,7 @@ pub async fn serve_router(listener: std::net::TcpListener, app: axum::Router, tl
             axum_server::from_tcp_rustls(listener, config)
                 .serve(app.into_make_service())
                 .await
-                .map_err(|e| crate::Error::io("serve over TLS", e))
+                .map_err(|e| Error::io("serve over TLS", e))
         }
     }
 }

@@ -4,9 +4,10 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use runlog_sync::ServiceLimits;
-use runlog_sync::batch::{Batch, Body as WireBody, WIRE_VERSION, WireRecord};
-use runlog_sync::server::{AppState, SqliteStorage, Storage, router};
+use runlog_server::{AppState, SqliteStorage, Storage, router};
+use runlog_wire::ServiceLimits;
+use runlog_wire::points::{self, Point};
+use runlog_wire::{Batch, Body as WireBody, WIRE_VERSION, WireRecord};
 use std::sync::Arc;
 use tower::ServiceExt;
 
@@ -202,7 +203,7 @@ async fn per_record_rejections_leave_the_rest_of_the_batch_applied() {
             name: name.to_string(),
             at: 2,
             step: None,
-            body: WireBody::Param(runlog_sync::batch::WireValue::Str(value)),
+            body: WireBody::Param(runlog_wire::WireValue::Str(value)),
         });
     }
     let enc = b.encode();
@@ -240,7 +241,7 @@ proptest::proptest! {
 
 fn arb_record() -> impl proptest::strategy::Strategy<Value = WireRecord> {
     use proptest::prelude::*;
-    use runlog_sync::batch::WireValue;
+    use runlog_wire::WireValue;
     let value = prop_oneof![
         any::<bool>().prop_map(WireValue::Bool),
         any::<i64>().prop_map(WireValue::Int),
@@ -248,9 +249,8 @@ fn arb_record() -> impl proptest::strategy::Strategy<Value = WireRecord> {
         ".{0,300}".prop_map(WireValue::Str),
     ];
     let points = proptest::collection::vec((any::<i64>(), any::<i64>(), any::<f64>()), 1..50).prop_map(|v| {
-        let pts: Vec<runlog_core::Point> =
-            v.into_iter().map(|(step, timestamp_ms, value)| runlog_core::Point { step, timestamp_ms, value }).collect();
-        runlog_core::chunk::encode(&pts).0
+        let pts: Vec<Point> = v.into_iter().map(|(step, at, value)| Point { step, at, value }).collect();
+        points::encode(&pts)
     });
     let body = prop_oneof![
         value.clone().prop_map(WireBody::Param),

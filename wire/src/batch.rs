@@ -1,17 +1,14 @@
-//! The wire format (version [`WIRE_VERSION`], see docs/protocol.md): batches of records with stable ids, encoded
-//! canonically as msgpack and named by the blake3 hash of their bytes.
+//! Batches (wire version [`WIRE_VERSION`], docs/protocol.md): records with stable ids, encoded canonically as msgpack
+//! and named by the blake3 hash of their bytes.
 //!
 //! A record's id is `(store, seq, part)`: the store's id, the record's sequence number in that store, and for scalar
-//! chunks the offset of the first point sent (a stored chunk of 4,096 points may travel in several parts to fit a
-//! remote's rows-per-batch limit). Bodies are wire types of their own, converted from the store's raw records here;
-//! core types never go on the wire. Encoding a [`Batch`] always gives the same bytes (structs as arrays, enums as
-//! one-key maps, no unordered maps), so its [`BatchId`] is stable and sending it twice names the same thing.
+//! records the offset of the first point sent (a stored chunk may travel in several parts to fit a remote's
+//! rows-per-batch limit). Encoding a [`Batch`] always gives the same bytes (structs as arrays, enums as one-key maps,
+//! no unordered maps), so its [`BatchId`] is stable and sending it twice names the same thing.
 //!
 //! Decoding never panics on arbitrary bytes: it returns [`Error::Format`].
 
-use crate::error::{Error, Result};
-use runlog_core::record::{self as core_record, FileRef, ImageRef, LogLine, Row, RunStarted, StatusChange, Table};
-use runlog_core::{Kind, RawRecord, Value};
+use crate::error::{Error, Result, truncate};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -34,10 +31,7 @@ impl BatchId {
         if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             Ok(BatchId(s.to_ascii_lowercase()))
         } else {
-            Err(Error::Format(format!(
-                "batch id {:?} is not 64 hexadecimal digits",
-                runlog_core::limits::truncate(s, 70)
-            )))
+            Err(Error::Format(format!("batch id {:?} is not 64 hexadecimal digits", truncate(s, 70))))
         }
     }
 
@@ -68,15 +62,6 @@ pub enum WireValue {
 }
 
 impl WireValue {
-    fn from_core(v: Value) -> WireValue {
-        match v {
-            Value::Bool(b) => WireValue::Bool(b),
-            Value::I64(i) => WireValue::Int(i),
-            Value::F64(f) => WireValue::Float(f),
-            Value::Str(s) => WireValue::Str(s),
-        }
-    }
-
     /// The string, for string values.
     pub fn as_str(&self) -> Option<&str> {
         match self {
@@ -106,8 +91,7 @@ pub enum Body {
         /// Parent run id, for child runs.
         parent: Option<String>,
     },
-    /// A run's status changed (`running`, `completed`, `failed`, `cancelled`, or `crashed` as recorded by
-    /// [`runlog_core::Store::record_crashed_runs`]).
+    /// A run's status changed (`running`, `completed`, `failed`, `cancelled`, or `crashed`).
     Status {
         /// The new status.
         status: String,
@@ -122,7 +106,7 @@ pub enum Body {
     Property(WireValue),
     /// A metric description (record name = metric name).
     Description(WireValue),
-    /// Scalar points of the series named by the record, packed (docs/protocol.md, "packed points").
+    /// Scalar points of the series named by the record, packed by [`crate::points::encode`].
     Scalars(#[serde(with = "serde_bytes")] Vec<u8>),
     /// A row of named columns.
     Row(Vec<(String, WireValue)>),
@@ -279,7 +263,7 @@ impl Batch {
         if b.store.len() != 32 || !b.store.bytes().all(|c| c.is_ascii_hexdigit()) {
             return Err(Error::Format(format!(
                 "batch store id {:?} is not 32 hexadecimal digits",
-                runlog_core::limits::truncate(&b.store, 40)
+                truncate(&b.store, 40)
             )));
         }
         Ok(b)
@@ -298,104 +282,6 @@ pub struct EncodedBatch {
     pub id: BatchId,
     /// The canonical msgpack.
     pub bytes: bytes::Bytes,
-}
-
-/// Why a stored record cannot be turned into wire records (corrupt body): the agent rejects it locally.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unreadable(pub String);
-
-/// Converts a stored record into wire records: one, or several parts of at most `part_rows` points for a scalar chunk.
-pub fn from_raw(raw: &RawRecord, part_rows: usize) -> std::result::Result<Vec<WireRecord>, Unreadable> {
-    let bad =
-        |e: runlog_core::Error| Unreadable(format!("record {} ({}) is unreadable: {e}", raw.seq, raw.kind.as_str()));
-    let make = |body: Body, rows: u32, part: u32, step: Option<i64>| WireRecord {
-        seq: raw.seq.get(),
-        part,
-        rows,
-        run: raw.run.to_string(),
-        name: raw.name.clone(),
-        at: raw.at,
-        step,
-        body,
-    };
-    let one = |body: Body| Ok(vec![make(body, 1, 0, raw.step)]);
-    let value = || core_record::decode::<Value>(&raw.body).map(WireValue::from_core).map_err(bad);
-    match raw.kind {
-        Kind::RunStarted => {
-            let r: RunStarted = core_record::decode(&raw.body).map_err(bad)?;
-            one(Body::Run { experiment: r.experiment, name: r.name, parent: r.parent })
-        }
-        Kind::Status => {
-            let s: StatusChange = core_record::decode(&raw.body).map_err(bad)?;
-            one(Body::Status { status: s.status.as_str().to_string(), reason: s.reason })
-        }
-        Kind::Param => one(Body::Param(value()?)),
-        Kind::Tag => one(Body::Tag(value()?)),
-        Kind::Property => one(Body::Property(value()?)),
-        Kind::Description => one(Body::Description(value()?)),
-        Kind::Scalars => {
-            let part_rows = part_rows.clamp(1, runlog_core::chunk::MAX_POINTS);
-            let n = usize::try_from(raw.count).unwrap_or(0);
-            if n <= part_rows {
-                // The stored chunk goes as it is: no decoding on the hot path. The server validates it.
-                return Ok(vec![make(Body::Scalars(raw.body.clone()), n as u32, 0, raw.step)]);
-            }
-            let points = raw.points().map_err(bad)?;
-            Ok(points
-                .chunks(part_rows)
-                .enumerate()
-                .map(|(i, pts)| {
-                    let (bytes, _) = runlog_core::chunk::encode(pts);
-                    let step = pts.iter().map(|p| p.step).min();
-                    make(Body::Scalars(bytes), pts.len() as u32, (i * part_rows) as u32, step)
-                })
-                .collect())
-        }
-        Kind::Row => {
-            let r: Row = core_record::decode(&raw.body).map_err(bad)?;
-            one(Body::Row(r.columns.into_iter().map(|(k, v)| (k, WireValue::from_core(v))).collect()))
-        }
-        Kind::Table => {
-            let t: Table = core_record::decode(&raw.body).map_err(bad)?;
-            let rows = t.columns.first().map_or(0, |c| c.1.len()).max(1) as u32;
-            let cols = t.columns.into_iter().map(|(k, vs)| (k, vs.into_iter().map(WireValue::from_core).collect()));
-            Ok(vec![make(Body::Table(cols.collect()), rows, 0, raw.step)])
-        }
-        Kind::Image => {
-            let i: ImageRef = core_record::decode(&raw.body).map_err(bad)?;
-            let format = match i.format {
-                runlog_core::ImageFormat::Png => "png",
-                runlog_core::ImageFormat::Jpeg => "jpeg",
-            };
-            one(Body::Image {
-                hash: i.hash.to_string(),
-                format: format.to_string(),
-                width: i.width,
-                height: i.height,
-                size: i.size,
-                description: i.description,
-            })
-        }
-        Kind::Text => {
-            let t: core_record::Text = core_record::decode(&raw.body).map_err(bad)?;
-            one(Body::Text(t.text))
-        }
-        Kind::LogLine => {
-            let l: LogLine = core_record::decode(&raw.body).map_err(bad)?;
-            one(Body::Log { level: l.level, target: l.target, message: l.message })
-        }
-        Kind::File => {
-            let f: FileRef = core_record::decode(&raw.body).map_err(bad)?;
-            one(Body::File { hash: f.hash.to_string(), size: f.size })
-        }
-    }
-}
-
-/// Decodes the points of a wire scalar body; never panics.
-pub fn decode_points(bytes: &[u8]) -> Result<Vec<runlog_core::Point>> {
-    let mut out = Vec::new();
-    runlog_core::chunk::decode_into(bytes, &mut out).map_err(|e| Error::Format(e.to_string()))?;
-    Ok(out)
 }
 
 /// The request body of `POST /api/v1/blobs/missing`.
@@ -527,7 +413,6 @@ mod tests {
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
             let _ = Batch::decode(&bytes);
-            let _ = decode_points(&bytes);
         }
 
         #[test]

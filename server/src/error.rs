@@ -1,9 +1,39 @@
-//! The server's one error type, turned into a client-safe response: a status, a machine-readable code and a message.
-//! Internal errors are logged on stderr with their details and answered with a generic message.
+//! The server's errors: [`Error`], what storage and start-up can fail with, and [`ApiError`], what a handler
+//! answers (a status, a machine-readable code and a message). Internal errors are logged on stderr with their
+//! details and answered with a generic message.
 
-use crate::batch::ErrorBody;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use runlog_wire::ErrorBody;
+
+/// The error of every fallible `runlog-server` call outside the handlers.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A bad or missing configuration value (workspace name, TLS files, data directory of a newer version).
+    #[error("{0}")]
+    Config(String),
+    /// Stored bytes that do not decode: names the row.
+    #[error("{0}")]
+    Corrupt(String),
+    /// File, socket or database I/O.
+    #[error("{context}: {message}")]
+    Io {
+        /// What the server was doing.
+        context: String,
+        /// The underlying error's text.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: impl std::fmt::Display, e: impl std::fmt::Display) -> Error {
+        Error::Io { context: context.to_string(), message: e.to_string() }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything a handler can answer besides success.
 #[derive(Debug)]
@@ -24,8 +54,8 @@ pub enum ApiError {
     Internal(String),
 }
 
-impl From<crate::Error> for ApiError {
-    fn from(e: crate::Error) -> Self {
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
         ApiError::Internal(e.to_string())
     }
 }
