@@ -4,7 +4,7 @@
 //! The script runs in a child process (this test binary again) so the environment is set by `Command::env`.
 
 use runlog::sync::ServiceLimits;
-use runlog_server::{AppState, BackgroundServer, SqliteStorage, Storage};
+use runlog_server::{Admin, AppState, BackgroundServer, Read, SqliteStorage, Storage};
 use std::sync::Arc;
 
 const CHILD: &str = "RUNLOG_TEST_TRAINING_SCRIPT";
@@ -51,7 +51,7 @@ fn a_training_script_with_a_remote_in_its_environment_syncs_at_run_end() {
     let runs = storage.runs(ws).expect("runs");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "completed");
-    assert_eq!(runs[0].params.get("lr").and_then(|v| v.as_f64()), Some(0.1));
+    assert_eq!(runs[0].params.get("lr"), Some(&runlog_wire::WireValue::Float(0.1)));
     let local = runlog::Reader::open(&store_path).expect("reader");
     let id = local.resolve("inproc/script").expect("run");
     let points = storage.series(ws, id.as_str(), "loss").expect("series");

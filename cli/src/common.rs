@@ -267,7 +267,8 @@ pub fn run_json(info: &RunInfo) -> serde_json::Value {
     })
 }
 
-/// A typed value as JSON (non-finite floats become strings `"NaN"`, `"inf"`, `"-inf"`).
+/// A typed value as JSON (non-finite floats become the strings `"NaN"`, `"Infinity"`, `"-Infinity"`: the one
+/// spelling of [`runlog_wire::json`], the same as the workspace server's).
 pub fn value_json(v: &runlog_core::Value) -> serde_json::Value {
     use runlog_core::Value;
     match v {
@@ -278,9 +279,9 @@ pub fn value_json(v: &runlog_core::Value) -> serde_json::Value {
     }
 }
 
-/// A float as JSON: a number, or `"NaN"`, `"inf"`, `"-inf"` (JSON has no such numbers).
+/// A float as JSON: a number, or `"NaN"`, `"Infinity"`, `"-Infinity"` (JSON has no such numbers).
 pub fn float_json(f: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(f).map(serde_json::Value::Number).unwrap_or_else(|| format_value(f).into())
+    runlog_wire::json::float(f)
 }
 
 #[cfg(test)]

@@ -38,5 +38,5 @@ pub use outbox::{Rejection, RemoteStatus, Seq, StoreRemote, check_remote_name};
 pub use read::{Entry, ExperimentInfo, MetricInfo, MetricKind, MetricSummary, RawRecord, Reader, RunInfo};
 pub use record::{FileRef, ImageFormat, ImageRef, Kind, LogLine, Row, Table, Text};
 pub use run::{ENV_RUN_ID, ImageSource, Run};
-pub use store::{Durability, ENV_STORE, RunObserver, Store, StoreBuilder};
+pub use store::{CommitSubscription, Durability, ENV_STORE, RunObserver, Store, StoreBuilder};
 pub use types::{BlobHash, Point, RunId, RunStatus, StoreId, Value, now_ms};

@@ -10,7 +10,7 @@ mod error;
 pub mod storage;
 
 pub use error::{ApiError, Error, Result};
-pub use storage::{RecordBody, ScalarChunk, SqliteStorage, Stats, Storage, WorkspaceId};
+pub use storage::{Admin, Counter, Ingest, Read, RecordBody, ScalarChunk, SqliteStorage, Stats, Storage, WorkspaceId};
 
 use axum::Json;
 use axum::body::Body;
@@ -23,7 +23,6 @@ use runlog_wire::{Batch, BatchId, MissingReply, MissingRequest, ServiceLimits, t
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -116,7 +115,7 @@ async fn auth(state: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiE
         .ok_or(ApiError::Unauthorized("the token opens no workspace"))?;
     if let Err(secs) = state.take(&token) {
         let storage = state.storage.clone();
-        let _ = blocking(move || storage.bump(ws, "rate_limited", 1)).await;
+        let _ = blocking(move || storage.bump(ws, Counter::RateLimited, 1)).await;
         return Err(ApiError::RateLimited(secs));
     }
     Ok(ws)
@@ -124,7 +123,7 @@ async fn auth(state: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiE
 
 async fn too_large(state: &AppState, ws: WorkspaceId, code: &'static str, msg: String) -> ApiError {
     let storage = state.storage.clone();
-    let _ = blocking(move || storage.bump(ws, "too_large", 1)).await;
+    let _ = blocking(move || storage.bump(ws, Counter::TooLarge, 1)).await;
     ApiError::TooLarge(code, msg)
 }
 
@@ -256,46 +255,27 @@ async fn upload_blob(
     if let Some(n) = content_length(&headers).filter(|n| *n > limit) {
         return Err(too_large(&state, ws, "blob_too_large", format!("blob is {n} bytes, the limit is {limit}")).await);
     }
-    let tmp = state.storage.temp_dir().join(format!("{hash}.{}", uuid::Uuid::new_v4().simple()));
-    let mut file = tokio::fs::File::create(&tmp)
-        .await
-        .map_err(|e| ApiError::Internal(format!("create {}: {e}", tmp.display())))?;
+    let storage = state.storage.clone();
+    let mut upload = blocking(move || storage.begin_blob(ws)).await?;
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
-    let outcome: Result<(), ApiError> = async {
-        while let Some(chunk) = stream.next().await {
-            let chunk =
-                chunk.map_err(|e| ApiError::BadRequest("body_error", format!("reading the body failed: {e}")))?;
-            size += chunk.len() as u64;
-            if size > limit {
-                return Err(ApiError::TooLarge("blob_too_large", format!("blob is over the limit of {limit} bytes")));
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(|e| ApiError::Internal(format!("write blob: {e}")))?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest("body_error", format!("reading the body failed: {e}")))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            let msg = format!("blob is over the limit of {limit} bytes");
+            return Err(too_large(&state, ws, "blob_too_large", msg).await);
         }
-        file.flush().await.map_err(|e| ApiError::Internal(format!("write blob: {e}")))?;
-        let actual = hasher.finalize().to_hex().to_string();
-        if actual != hash {
-            return Err(ApiError::BadRequest("hash_mismatch", format!("the body hashes to {actual}, not to {hash}")));
-        }
-        Ok(())
+        hasher.update(&chunk);
+        // The storage writes synchronously: each piece goes to a blocking thread (an upload dropped leaves nothing).
+        upload = blocking(move || upload.write(&chunk).map(|()| upload)).await?;
     }
-    .await;
-    drop(file);
-    if let Err(e) = outcome {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        if let ApiError::TooLarge(c, m) = e {
-            return Err(too_large(&state, ws, c, m).await);
-        }
-        return Err(e);
+    let actual = hasher.finalize().to_hex().to_string();
+    if actual != hash {
+        return Err(ApiError::BadRequest("hash_mismatch", format!("the body hashes to {actual}, not to {hash}")));
     }
-    let storage = state.storage.clone();
-    let t = tmp.clone();
-    if let Err(e) = blocking(move || storage.put_blob(ws, &hash, &t)).await {
-        let _ = tokio::fs::remove_file(&tmp).await;
-        return Err(e);
-    }
+    blocking(move || upload.commit(&hash)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -307,11 +287,8 @@ async fn get_blob(
     let ws = auth(&state, &headers).await?;
     let storage = state.storage.clone();
     let h = hash.clone();
-    let path = blocking(move || storage.blob_path(ws, &h))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no blob {hash}")))?;
     let bytes =
-        tokio::fs::read(&path).await.map_err(|e| ApiError::Internal(format!("read {}: {e}", path.display())))?;
+        blocking(move || storage.blob(ws, &h)).await?.ok_or_else(|| ApiError::NotFound(format!("no blob {hash}")))?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -379,7 +356,7 @@ async fn series(
     let points = blocking(move || storage.series(ws, &id, &n)).await?;
     let pts: Vec<serde_json::Value> = points
         .iter()
-        .map(|p| serde_json::Value::Array(vec![p.step.into(), p.at.into(), storage::float_json(p.value)]))
+        .map(|p| serde_json::Value::Array(vec![p.step.into(), p.at.into(), runlog_wire::json::float(p.value)]))
         .collect();
     Ok(Json(serde_json::json!({"name": name, "points": pts})).into_response())
 }

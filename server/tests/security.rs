@@ -4,7 +4,7 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use runlog_server::{AppState, SqliteStorage, Storage, router};
+use runlog_server::{Admin, AppState, Ingest, SqliteStorage, Storage, router};
 use runlog_wire::ServiceLimits;
 use runlog_wire::points::{self, Point};
 use runlog_wire::{Batch, Body as WireBody, WIRE_VERSION, WireRecord};
@@ -160,7 +160,7 @@ async fn blobs_whose_bytes_do_not_match_their_hash_are_refused_and_not_kept() {
     assert_eq!((s, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("blob_too_large")));
     let (s, _) = call(&f.app, "PUT", "/api/v1/blobs/zz", Some(&f.token_a), b"x".to_vec()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let tmp = std::fs::read_dir(f.storage.temp_dir()).expect("tmp").count();
+    let tmp = std::fs::read_dir(f._dir.path().join("blobs").join("tmp")).expect("tmp").count();
     assert_eq!(tmp, 0, "no temporary file is left behind");
     healthy_and_empty(&f).await;
 }

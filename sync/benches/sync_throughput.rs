@@ -8,7 +8,7 @@
 //! target/release/runlog). Under `cargo test` (no `--bench` argument) it runs a small smoke version.
 
 use runlog_core::Store;
-use runlog_server::{AppState, SqliteStorage, Storage};
+use runlog_server::{Admin, AppState, SqliteStorage, Storage};
 use runlog_sync::ServiceLimits;
 use runlog_sync::agent::{AgentOptions, Syncer};
 use runlog_sync::remote::workspace::{ClientOptions, WorkspaceRemote};

@@ -3,14 +3,14 @@
 //! the agent: records are identified by `(store, seq, part)`, so importing a bundle twice, or bundles in any order,
 //! leaves the remote equal to the store.
 
-use crate::agent::driver::classify;
-use crate::agent::state::{Action, Backoff, Event, Policy};
+use crate::agent::{AgentOptions, Backoff, BundleFeed, Syncer};
 use crate::error::{Error, Result};
-use crate::remote::{Reconciled, Remote};
+use crate::remote::Remote;
 use runlog_core::Store;
-use runlog_wire::{Batch, Body, WIRE_VERSION, WireRecord};
+use runlog_wire::WireRecord;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The bundle format version.
@@ -148,142 +148,28 @@ pub struct Imported {
     pub blobs_uploaded: u64,
 }
 
-/// Splits scalar parts to at most `rows` points, keeping their positions within the stored chunk.
-fn resplit(records: Vec<WireRecord>, rows: usize) -> Result<Vec<WireRecord>> {
-    let mut out = Vec::with_capacity(records.len());
-    for r in records {
-        match &r.body {
-            Body::Scalars(b) if r.rows as usize > rows => {
-                let pts = runlog_wire::points::decode(b)?;
-                for (i, c) in pts.chunks(rows).enumerate() {
-                    let bytes = runlog_wire::points::encode(c);
-                    out.push(WireRecord {
-                        part: r.part + (i * rows) as u32,
-                        rows: c.len() as u32,
-                        step: c.iter().map(|p| p.step).min(),
-                        body: Body::Scalars(bytes),
-                        ..r.clone()
-                    });
-                }
-            }
-            _ => out.push(r),
-        }
-    }
-    Ok(out)
-}
-
-/// Uploads a bundle to a remote, fitting its limits, retrying retryable failures until `max_wait` has passed.
-pub async fn import(bundle: Bundle, remote: &dyn Remote, backoff: Backoff, max_wait: Duration) -> Result<Imported> {
+/// Uploads a bundle to a remote through the agent's own loop ([`Syncer`] over a [`BundleFeed`]): the same packing
+/// to the remote's limits, blob uploads, splitting, retries, reconciliation of unknown outcomes and rejections,
+/// until everything is acknowledged or `max_wait` has passed.
+pub async fn import(bundle: Bundle, remote: Arc<dyn Remote>, backoff: Backoff, max_wait: Duration) -> Result<Imported> {
+    let feed = Arc::new(BundleFeed::new(bundle));
+    let (_stop, stop_rx) = tokio::sync::watch::channel(false);
+    let opts = AgentOptions { backoff, wake_on_commit: false, ..AgentOptions::default() };
+    let mut syncer = Syncer::with_feed(feed.clone(), "bundle", remote, opts, stop_rx)?;
     let deadline = tokio::time::Instant::now() + max_wait;
-    let mut out = Imported::default();
-    let mut policy = Policy::new(backoff);
-    let limits = retry(&mut policy, deadline, || remote.limits()).await?;
-    let hashes: Vec<String> = bundle.blobs.iter().map(|(h, _)| h.clone()).collect();
-    let missing = retry(&mut policy, deadline, || remote.missing_blobs(&hashes)).await?;
-    for (h, data) in &bundle.blobs {
-        if missing.contains(h) {
-            let bytes = bytes::Bytes::copy_from_slice(data);
-            retry(&mut policy, deadline, || remote.upload_blob(h, bytes.clone())).await?;
-            out.blobs_uploaded += 1;
-        }
+    let summary = syncer.pass(Some(deadline), &mut |_, _| {}).await?;
+    if !summary.complete {
+        return Err(Error::Config(format!(
+            "the bundle was not fully imported within {} s: {}",
+            max_wait.as_secs(),
+            summary.last_error.as_deref().unwrap_or("the remote did not acknowledge it")
+        )));
     }
-    let part_rows = (limits.max_rows_per_batch as usize).clamp(1, runlog_core::chunk::MAX_POINTS);
-    let mut queue: std::collections::VecDeque<WireRecord> = resplit(bundle.records, part_rows)?.into();
-    let budget = (limits.max_request_bytes as usize).saturating_sub(4096).max(1024);
-    let mut action = policy.on(Event::Ready);
-    loop {
-        match action {
-            Action::Send { max_records } => {
-                let (mut n, mut rows, mut bytes) = (0usize, 0u64, 0usize);
-                for r in &queue {
-                    if n > 0
-                        && (rows + u64::from(r.rows) > limits.max_rows_per_batch
-                            || bytes + r.size_hint() > budget
-                            || max_records.is_some_and(|m| n >= m))
-                    {
-                        break;
-                    }
-                    n += 1;
-                    rows += u64::from(r.rows);
-                    bytes += r.size_hint();
-                }
-                if n == 0 {
-                    action = policy.on(Event::Empty);
-                    continue;
-                }
-                let records: Vec<WireRecord> = queue.iter().take(n).cloned().collect();
-                let enc = Batch { version: WIRE_VERSION, store: bundle.store.clone(), records }.encode();
-                let result = match remote.upload_batch(&enc).await {
-                    Err(e) if e.outcome_unknown() => match remote.reconcile(&enc).await? {
-                        Reconciled::ResendIsSafe => Err(e),
-                        Reconciled::Landed(r) => Ok(r),
-                        Reconciled::Partly { landed, resend } => {
-                            // Put back the records to resend right after this batch.
-                            let again: Vec<WireRecord> =
-                                queue.iter().take(n).filter(|r| resend.contains(&(r.seq, r.part))).cloned().collect();
-                            queue.drain(..n);
-                            for r in again.into_iter().rev() {
-                                queue.push_front(r);
-                            }
-                            n = 0;
-                            Ok(landed)
-                        }
-                    },
-                    other => other,
-                };
-                match result {
-                    Ok(reply) => {
-                        queue.drain(..n);
-                        out.batches += 1;
-                        out.applied += reply.applied;
-                        out.duplicates += reply.duplicates;
-                        out.rejected.extend(reply.rejected.into_iter().map(|r| (r.seq, r.code, r.reason)));
-                        action = policy.on(Event::Sent { records: n.max(1) });
-                    }
-                    Err(e) => {
-                        if !e.is_retryable() && tokio::time::Instant::now() >= deadline {
-                            return Err(e);
-                        }
-                        action = policy.on(Event::Failed { failure: classify(&e), records: n, u: fastrand::f64() });
-                        if let Action::Wait(d) = action
-                            && tokio::time::Instant::now() + d > deadline
-                        {
-                            return Err(e);
-                        }
-                    }
-                }
-            }
-            Action::Wait(d) => {
-                tokio::time::sleep(d).await;
-                action = policy.on(Event::Ready);
-            }
-            Action::Reject { code, reason } => {
-                if let Some(r) = queue.pop_front() {
-                    out.rejected.push((r.seq, code, reason));
-                }
-                action = policy.on(Event::Sent { records: 1 });
-            }
-            Action::Idle => return Ok(out),
-            Action::Halt { reason } => return Err(Error::Config(reason)),
-        }
-    }
-}
-
-async fn retry<T, F, Fut>(policy: &mut Policy, deadline: tokio::time::Instant, mut f: F) -> Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T>>,
-{
-    loop {
-        match f().await {
-            Ok(v) => return Ok(v),
-            Err(e) if e.is_retryable() => {
-                match policy.on(Event::Failed { failure: classify(&e), records: 1, u: fastrand::f64() }) {
-                    Action::Wait(d) if tokio::time::Instant::now() + d <= deadline => tokio::time::sleep(d).await,
-                    _ => return Err(e),
-                }
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    Ok(Imported {
+        batches: summary.batches,
+        applied: summary.applied,
+        duplicates: summary.duplicates,
+        rejected: feed.rejected(),
+        blobs_uploaded: summary.blobs_uploaded,
+    })
 }

@@ -1,6 +1,7 @@
 //! The one error type of `runlog-sync`.
 //!
-//! Every error says whether trying again later can help ([`Error::is_retryable`]): network failures, 5xx and 429 can;
+//! Every error says whether trying again later can help ([`Error::is_retryable`], the agent policy's one definition): network
+//! failures, 5xx, 429 and unparsable answers can;
 //! other 4xx, hash mismatches and corrupt data cannot. Dependency error types never appear in a signature: their text
 //! is kept as a string.
 
@@ -104,9 +105,10 @@ impl Error {
         }
     }
 
-    /// Whether trying the same thing again later can succeed (network, 5xx, 429).
+    /// Whether trying the same thing again later can succeed: the agent policy's one definition
+    /// ([`crate::agent::state::Failure::of`]): network failures, 5xx, 429, unparsable answers, a lost blob.
     pub fn is_retryable(&self) -> bool {
-        matches!(self.kind(), ErrorKind::Network | ErrorKind::Server | ErrorKind::RateLimited)
+        matches!(crate::agent::state::Failure::of(self), crate::agent::state::Failure::Retryable { .. })
     }
 
     /// Whether the remote could not be reached at all (connection refused, no route, DNS failure, connect timeout):
@@ -170,7 +172,7 @@ mod tests {
         assert!(!http(400).is_retryable());
         assert!(!http(401).is_retryable());
         assert!(Error::Network { url: "u".into(), message: "m".into(), maybe_sent: false }.is_retryable());
-        assert!(!Error::Format("x".into()).is_retryable());
+        assert!(Error::Format("an unparsable answer".into()).is_retryable());
         assert_eq!(http(403).kind(), ErrorKind::Unauthorized);
         assert_eq!(http(413).kind(), ErrorKind::TooLarge);
     }

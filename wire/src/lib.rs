@@ -4,6 +4,7 @@
 //!   request and answer bodies of the HTTP API ([`BatchReply`], [`MissingRequest`], [`ErrorBody`], ...).
 //! - [`points`]: the packed encoding of scalar points, the wire's own (not the store's chunk layout).
 //! - [`limits`]: the [`ServiceLimits`] a server publishes and a client fits.
+//! - [`json`]: the one JSON spelling of values (non-finite floats as `"NaN"`, `"Infinity"`, `"-Infinity"`).
 //!
 //! ```
 //! use runlog_wire::{Batch, Body, WIRE_VERSION, WireRecord, points};
@@ -29,6 +30,7 @@
 
 pub mod batch;
 mod error;
+pub mod json;
 pub mod limits;
 pub mod points;
 

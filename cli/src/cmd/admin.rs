@@ -2,7 +2,7 @@
 
 use super::Global;
 use anyhow::Context;
-use runlog_server::{SqliteStorage, Storage};
+use runlog_server::{Admin, SqliteStorage};
 use std::path::PathBuf;
 use std::process::ExitCode;
 

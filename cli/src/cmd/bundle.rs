@@ -84,7 +84,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
                 let b = runlog_sync::bundle::read(&f)?;
                 let imported = rt.block_on(runlog_sync::bundle::import(
                     b,
-                    rem.as_ref(),
+                    rem.clone(),
                     tuning.options().backoff,
                     Duration::from_secs(max_wait_secs),
                 ))?;

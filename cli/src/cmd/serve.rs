@@ -4,7 +4,7 @@
 
 use super::Global;
 use anyhow::Context;
-use runlog_server::{AppState, SqliteStorage, Storage, Tls};
+use runlog_server::{Admin, AppState, SqliteStorage, Storage, Tls};
 use runlog_sync::ServiceLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;

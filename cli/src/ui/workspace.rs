@@ -24,7 +24,6 @@ use runlog_core::{
 };
 use runlog_server::{RecordBody, Storage, WorkspaceId};
 use runlog_wire::{Body, WireValue};
-use serde_json::Value as Json;
 use std::sync::Arc;
 
 /// Where `runlog serve` mounts the UI.
@@ -74,26 +73,10 @@ fn status(s: &str) -> RunStatus {
     }
 }
 
-/// A param as the server's read API writes it back into a core value (non-finite floats are the strings `NaN`,
-/// `Infinity`, `-Infinity` there).
-fn json_value(v: &Json) -> Value {
+fn wire_text(v: &WireValue) -> String {
     match v {
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => n.as_i64().map_or_else(|| Value::F64(n.as_f64().unwrap_or(f64::NAN)), Value::I64),
-        Json::String(s) => match s.as_str() {
-            "NaN" => Value::F64(f64::NAN),
-            "Infinity" => Value::F64(f64::INFINITY),
-            "-Infinity" => Value::F64(f64::NEG_INFINITY),
-            _ => Value::Str(s.clone()),
-        },
-        other => Value::Str(other.to_string()),
-    }
-}
-
-fn json_text(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        other => other.to_string(),
+        WireValue::Str(s) => s.clone(),
+        other => runlog_wire::json::value(other).to_string(),
     }
 }
 
@@ -118,9 +101,9 @@ fn run_info(v: &runlog_server::storage::RunView) -> Option<RunInfo> {
         reason: v.reason.clone(),
         started_at: v.started_at,
         ended_at: v.ended_at,
-        params: v.params.iter().map(|(k, x)| (k.clone(), json_value(x))).collect(),
-        tags: v.tags.iter().map(|(k, x)| (k.clone(), json_text(x))).collect(),
-        properties: v.properties.iter().map(|(k, x)| (k.clone(), json_text(x))).collect(),
+        params: v.params.iter().map(|(k, x)| (k.clone(), wire_value(x))).collect(),
+        tags: v.tags.iter().map(|(k, x)| (k.clone(), wire_text(x))).collect(),
+        properties: v.properties.iter().map(|(k, x)| (k.clone(), wire_text(x))).collect(),
     })
 }
 
@@ -334,13 +317,10 @@ impl Source for WorkspaceSource {
     }
 
     fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
-        let path = self
-            .storage
-            .blob_path(self.ws, hash.as_str())
+        self.storage
+            .blob(self.ws, hash.as_str())
             .map_err(storage_error)?
-            .ok_or_else(|| Error::NotFound(format!("no blob {} in {}", hash.as_str(), self.place())))?;
-        std::fs::read(&path)
-            .map_err(|e| Error::Storage { context: format!("read {}", path.display()), message: e.to_string() })
+            .ok_or_else(|| Error::NotFound(format!("no blob {} in {}", hash.as_str(), self.place())))
     }
 }
 

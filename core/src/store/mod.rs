@@ -5,11 +5,13 @@
 //! which [`Store::reader`] hands out and which also works on its own, read-only, for tools that must not write.
 
 mod backup;
+mod commits;
 mod conn;
 pub(crate) mod schema;
 pub(crate) mod writer;
 
 pub use backup::backup;
+pub use commits::CommitSubscription;
 pub use schema::{APPEND_ONLY_TABLES, SCHEMA_VERSION};
 pub use writer::{CHANNEL_CAPACITY, GROUP_MAX_RECORDS, MAX_QUEUED_BYTES};
 
@@ -99,8 +101,10 @@ impl StoreBuilder {
             fsync,
         };
         let budget = Arc::new(Budget::new(MAX_QUEUED_BYTES));
-        let (tx, handle) = Writer::spawn(cfg, failed.clone(), budget.clone())?;
+        let commits = Arc::new(commits::Commits::default());
+        let (tx, handle) = Writer::spawn(cfg, failed.clone(), budget.clone(), commits.clone())?;
         let inner = Arc::new(StoreInner {
+            commits,
             path: canonical.clone(),
             store_id,
             durability: self.durability,
@@ -147,6 +151,7 @@ pub trait RunObserver: Send + Sync {
 }
 
 pub(crate) struct StoreInner {
+    commits: Arc<commits::Commits>,
     pub(crate) observer: std::sync::RwLock<Option<Arc<dyn RunObserver>>>,
     pub(crate) path: PathBuf,
     pub(crate) store_id: StoreId,
@@ -266,6 +271,13 @@ impl Store {
     /// Waits for one commit of the writer thread (about a millisecond, longer while another process writes).
     pub fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+
+    /// Calls `f` on the writer thread after every commit that holds logged data (not after commits of sync
+    /// bookkeeping alone), until the returned subscription is dropped. `f` must return quickly: set a flag or wake a
+    /// task. This is how the in-process sync agent sends as soon as data is durable instead of polling.
+    pub fn on_commit(&self, f: impl Fn() + Send + Sync + 'static) -> CommitSubscription {
+        self.inner.commits.subscribe(Arc::new(f))
     }
 
     /// Installs the observer told about runs starting and ending in this process (replacing any earlier one).

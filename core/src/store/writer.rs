@@ -237,6 +237,8 @@ pub(crate) struct Writer {
     budget: Arc<Budget>,
     /// Bytes of `pending` counted in the budget, released once committed.
     pending_bytes: usize,
+    /// Told after each commit that holds logged data.
+    commits: Arc<super::commits::Commits>,
 }
 
 enum Work {
@@ -259,6 +261,7 @@ impl Writer {
         cfg: WriterConfig,
         failed: Arc<OnceLock<String>>,
         budget: Arc<Budget>,
+        commits: Arc<super::commits::Commits>,
     ) -> Result<(Sender<Msg>, std::thread::JoinHandle<()>)> {
         let conn = open_rw(&cfg.path, cfg.fsync)?;
         let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
@@ -274,6 +277,7 @@ impl Writer {
             urgent: false,
             budget,
             pending_bytes: 0,
+            commits,
         };
         let handle = std::thread::Builder::new()
             .name("runlog-writer".into())
@@ -388,6 +392,8 @@ impl Writer {
             return;
         }
         let work = std::mem::take(&mut self.pending);
+        // Logged data, as opposed to sync bookkeeping and liveness (which must not wake the agent that wrote them).
+        let data = work.iter().any(|w| !matches!(w, Work::Outbox(_) | Work::Attach(_)));
         let mut pause = Duration::from_millis(2);
         let outcome = loop {
             match self.try_commit(&work, heartbeat) {
@@ -414,6 +420,9 @@ impl Writer {
                 }
                 for w in self.waiters.drain(..) {
                     let _ = w.send(Ok(()));
+                }
+                if data {
+                    self.commits.notify();
                 }
             }
             Err(e) => {

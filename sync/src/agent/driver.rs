@@ -7,12 +7,13 @@
 //! sequence number counts as acknowledged only once every part is, so a crash resends parts the remote may hold
 //! already, which the remote ignores.
 
-use super::state::{Action, Backoff, Event, Failure, Policy};
+use super::feed::Feed;
+use super::state::{Action, Backoff, Event, Failure, Policy, batch_len, refuse_locally};
 use crate::error::{Error, ErrorKind, Result};
 use crate::remote::{Reconciled, Remote};
-use runlog_core::{Seq, Store};
+use runlog_core::Store;
 use runlog_wire::ServiceLimits;
-use runlog_wire::{Batch, BatchReply, Body, EncodedBatch, WIRE_VERSION, WireRecord};
+use runlog_wire::{Batch, BatchReply, EncodedBatch, WIRE_VERSION, WireRecord};
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,6 +34,9 @@ pub struct AgentOptions {
     pub read_records: usize,
     /// How often a watching agent looks for new data without being woken. Default 1 s.
     pub poll_interval: Duration,
+    /// Whether a watching agent wakes when this process's writer commits logged data ([`Store::on_commit`]), rather
+    /// than at the next poll. Default true. (Commits of other processes are seen at the poll.)
+    pub wake_on_commit: bool,
 }
 
 impl Default for AgentOptions {
@@ -42,6 +46,7 @@ impl Default for AgentOptions {
             max_batch_bytes: 8 << 20,
             read_records: 256,
             poll_interval: Duration::from_secs(1),
+            wake_on_commit: true,
         }
     }
 }
@@ -116,7 +121,7 @@ impl Pacer {
 
 /// Moves one store to one remote.
 pub struct Syncer {
-    store: Store,
+    feed: Arc<dyn Feed>,
     remote_name: String,
     remote: Arc<dyn Remote>,
     opts: AgentOptions,
@@ -133,6 +138,8 @@ pub struct Syncer {
     /// True while the last attempt could not reach the remote at all (see [`Error::is_unreachable`]).
     unreachable_tx: watch::Sender<bool>,
     stop: watch::Receiver<bool>,
+    /// Changes after each commit of logged data in this process (with the subscription that feeds it).
+    commits: Option<(runlog_core::CommitSubscription, watch::Receiver<u64>)>,
     failing: bool,
     last_success_event: Option<Instant>,
     summary: PassSummary,
@@ -154,11 +161,28 @@ impl Syncer {
         opts: AgentOptions,
         stop: watch::Receiver<bool>,
     ) -> Result<Syncer> {
-        let acked = store.reader().acked_through(remote_name)?.get();
-        let known_blobs = store.reader().known_blobs(remote_name)?;
+        Syncer::with_feed(Arc::new(store), remote_name, remote, opts, stop)
+    }
+
+    /// Moves what `feed` holds to `remote` (a store, or a bundle being imported: the same loop).
+    pub fn with_feed(
+        feed: Arc<dyn Feed>,
+        remote_name: &str,
+        remote: Arc<dyn Remote>,
+        opts: AgentOptions,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Syncer> {
+        let acked = feed.position(remote_name)?;
+        let known_blobs = feed.known_blobs(remote_name)?;
         let policy = Policy::new(opts.backoff);
+        let commits = if opts.wake_on_commit {
+            let (tx, rx) = watch::channel(0u64);
+            feed.on_commit(Box::new(move || tx.send_modify(|n| *n = n.wrapping_add(1)))).map(|sub| (sub, rx))
+        } else {
+            None
+        };
         Ok(Syncer {
-            store,
+            feed,
             remote_name: remote_name.to_string(),
             remote,
             opts,
@@ -174,6 +198,7 @@ impl Syncer {
             acked_tx: watch::channel(acked).0,
             unreachable_tx: watch::channel(false).0,
             stop,
+            commits,
             failing: false,
             last_success_event: None,
             summary: PassSummary::default(),
@@ -198,7 +223,7 @@ impl Syncer {
 
     /// Records still pending (the store's highest sequence number minus the position).
     pub fn pending(&self) -> Result<i64> {
-        Ok((self.store.reader().max_seq()?.get() - self.acked).max(0))
+        Ok((self.feed.max_seq()? - self.acked).max(0))
     }
 
     async fn sleep(&mut self, d: Duration, deadline: Option<Instant>) -> std::result::Result<(), Stop> {
@@ -222,7 +247,7 @@ impl Syncer {
         let msg = e.to_string();
         if !self.failing {
             // The first failure after a success is recorded; a days-long outage does not flood the store.
-            let _ = self.store.record_event(&self.remote_name, false, &msg);
+            let _ = self.feed.record_event(&self.remote_name, false, &msg);
         }
         self.failing = true;
         self.unreachable_tx.send_replace(e.is_unreachable());
@@ -236,10 +261,9 @@ impl Syncer {
         deadline: Option<Instant>,
         progress: &mut (dyn FnMut(i64, i64) + Send),
     ) -> Result<PassSummary> {
-        // A run whose process died shows as crashed only locally (from its heartbeat): record it, so it is sent too.
-        self.store.record_crashed_runs()?;
+        self.feed.before_pass()?;
         // Resume from the store's bookkeeping (another agent may have moved it on), never from a guess.
-        let stored = self.store.reader().acked_through(&self.remote_name)?.get();
+        let stored = self.feed.position(&self.remote_name)?;
         if stored > self.acked {
             self.acked = stored;
             self.read_pos = stored;
@@ -248,14 +272,14 @@ impl Syncer {
         }
         self.summary = PassSummary { acked_from: self.acked, ..PassSummary::default() };
         let start = self.acked;
-        let max_seq = self.store.reader().max_seq()?;
-        if max_seq.get() <= self.acked {
+        let max_seq = self.feed.max_seq()?;
+        if max_seq <= self.acked {
             self.summary.acked_through = self.acked;
             self.summary.complete = true;
             return Ok(self.summary.clone());
         }
         let outcome = self.run(deadline, start, progress).await;
-        self.store.flush()?;
+        self.feed.flush()?;
         self.summary.acked_through = self.acked;
         self.summary.pending = self.pending()?;
         self.summary.complete = self.summary.pending == 0;
@@ -279,8 +303,8 @@ impl Syncer {
                 self.summary.rejected,
                 self.summary.blobs_uploaded
             );
-            self.store.record_event(&self.remote_name, true, &msg)?;
-            self.store.flush()?;
+            self.feed.record_event(&self.remote_name, true, &msg)?;
+            self.feed.flush()?;
         }
         Ok(self.summary.clone())
     }
@@ -296,7 +320,7 @@ impl Syncer {
                 Ok(l) => break l,
                 Err(e) => {
                     self.note_error(&e);
-                    let failure = classify(&e);
+                    let failure = Failure::of(&e);
                     match self.policy.on(Event::Failed { failure, records: 0, u: fastrand::f64() }) {
                         Action::Wait(d) => self.sleep(d, deadline).await.map_err(Ok)?,
                         Action::Halt { reason } => return Err(Err(self.halt(reason))),
@@ -317,8 +341,7 @@ impl Syncer {
                     }
                     match self.send(take, &limits).await {
                         Ok(n) => {
-                            let total =
-                                (self.store.reader().max_seq().map_err(|e| Err(e.into()))?.get() - start).max(1);
+                            let total = (self.feed.max_seq().map_err(Err)? - start).max(1);
                             progress(self.acked - start, total);
                             action = self.policy.on(Event::Sent { records: n });
                         }
@@ -347,8 +370,8 @@ impl Syncer {
 
     fn halt(&mut self, reason: String) -> Error {
         let msg = format!("{} refused this agent's credentials: {reason}", self.remote.describe());
-        let _ = self.store.record_event(&self.remote_name, false, &msg);
-        let _ = self.store.flush();
+        let _ = self.feed.record_event(&self.remote_name, false, &msg);
+        let _ = self.feed.flush();
         Error::Config(msg)
     }
 
@@ -391,19 +414,17 @@ impl Syncer {
             if self.queued_bytes >= budget || rows >= limits.max_rows_per_batch || self.queue.len() >= 100_000 {
                 return Ok(());
             }
-            let raws = self.store.reader().records_after(Seq(self.read_pos), self.opts.read_records)?;
-            if raws.is_empty() {
+            let fed = self.feed.read(self.read_pos, self.opts.read_records, part_rows)?;
+            if fed.is_empty() {
                 return Ok(());
             }
-            for raw in raws {
-                self.read_pos = raw.seq.get();
-                match crate::convert::from_raw(&raw, part_rows) {
-                    Err(crate::convert::Unreadable(reason)) => {
-                        self.skip(raw.seq.get(), "unreadable_record", &reason)?
-                    }
+            for (seq, parts) in fed {
+                self.read_pos = seq;
+                match parts {
+                    Err(reason) => self.skip(seq, "unreadable_record", &reason)?,
                     Ok(parts) => {
-                        if let Some((code, reason)) = local_check(&parts, limits, budget) {
-                            self.skip(raw.seq.get(), code, &reason)?;
+                        if let Some((code, reason)) = refuse_locally(&parts, limits, budget) {
+                            self.skip(seq, code, &reason)?;
                             continue;
                         }
                         let n = parts.len();
@@ -419,33 +440,19 @@ impl Syncer {
     }
 
     fn skip(&mut self, seq: i64, code: &str, reason: &str) -> Result<()> {
-        self.store.record_rejection(&self.remote_name, Seq(seq), code, reason)?;
+        self.feed.record_rejection(&self.remote_name, seq, code, reason)?;
         self.summary.rejected += 1;
         self.queue.push_back(Item::Skip(seq));
         Ok(())
     }
 
-    /// How many queue items form the next batch (0 when the queue is empty).
+    /// How many queue items form the next batch (0 when the queue is empty): [`batch_len`] over the queue.
     fn select(&self, limits: &ServiceLimits, max_records: Option<usize>) -> usize {
-        let budget = self.budget(limits);
-        let (mut n, mut records, mut rows, mut bytes) = (0usize, 0usize, 0u64, 0usize);
-        for item in &self.queue {
-            if let Item::Rec { rec, .. } = item {
-                let (r, b) = (u64::from(rec.rows), rec.size_hint());
-                if records > 0
-                    && (rows + r > limits.max_rows_per_batch
-                        || bytes + b > budget
-                        || max_records.is_some_and(|m| records >= m))
-                {
-                    break;
-                }
-                records += 1;
-                rows += r;
-                bytes += b;
-            }
-            n += 1;
-        }
-        n
+        let items = self.queue.iter().map(|i| match i {
+            Item::Rec { rec, .. } => Some((u64::from(rec.rows), rec.size_hint())),
+            Item::Skip(_) => None,
+        });
+        batch_len(items, limits, self.budget(limits), max_records)
     }
 
     /// Takes the first `take` items out of the queue, uploads their blobs and the batch, and records the outcome.
@@ -478,7 +485,7 @@ impl Syncer {
         items: &[Item],
         limits: &ServiceLimits,
     ) -> std::result::Result<Done, (Failure, Error)> {
-        let fail = |e: Error| (classify(&e), e);
+        let fail = |e: Error| (Failure::of(&e), e);
         let recs: Vec<&WireRecord> =
             items.iter().filter_map(|i| if let Item::Rec { rec, .. } = i { Some(rec) } else { None }).collect();
         if recs.is_empty() {
@@ -497,18 +504,17 @@ impl Syncer {
             self.pace().await;
             let missing = self.remote.missing_blobs(&hashes).await.map_err(fail)?;
             for h in &missing {
-                let hash = runlog_core::BlobHash::parse(h).map_err(|e| fail(e.into()))?;
-                let bytes = self.store.reader().blob(&hash).map_err(|e| fail(e.into()))?;
+                let bytes = self.feed.blob(h).map_err(fail)?;
                 self.pace().await;
                 self.remote.upload_blob(h, bytes.into()).await.map_err(fail)?;
                 self.summary.blobs_uploaded += 1;
             }
             for h in hashes {
-                self.store.record_blob(&self.remote_name, &h).map_err(|e| fail(e.into()))?;
+                self.feed.record_blob(&self.remote_name, &h).map_err(fail)?;
                 self.known_blobs.insert(h);
             }
         }
-        let store = self.store.id().to_string();
+        let store = self.feed.store_id();
         let batch = Batch { version: WIRE_VERSION, store, records: recs.into_iter().cloned().collect() };
         let encoded = batch.encode();
         drop(batch);
@@ -563,7 +569,7 @@ impl Syncer {
             let mut seen = HashSet::new();
             for r in &reply.rejected {
                 if seen.insert((r.seq, r.code.clone())) {
-                    self.store.record_rejection(&self.remote_name, Seq(r.seq), &r.code, &r.reason)?;
+                    self.feed.record_rejection(&self.remote_name, r.seq, &r.code, &r.reason)?;
                     self.summary.rejected += 1;
                 }
             }
@@ -595,7 +601,7 @@ impl Syncer {
             self.queue.push_front(item);
         }
         if done > self.acked {
-            self.store.record_ack(&self.remote_name, Seq(self.acked + 1), Seq(done), &batch_id)?;
+            self.feed.record_ack(&self.remote_name, self.acked + 1, done, &batch_id)?;
             self.acked = done;
             let _ = self.acked_tx.send(done);
             self.unreachable_tx.send_replace(false);
@@ -611,7 +617,7 @@ impl Syncer {
         for item in items {
             if let Item::Rec { rec, last } = item {
                 let seq = rec.seq;
-                self.store.record_rejection(&self.remote_name, Seq(rec.seq), code, reason)?;
+                self.feed.record_rejection(&self.remote_name, rec.seq, code, reason)?;
                 self.summary.rejected += 1;
                 // Its other parts are refused with it: drop them from the queue too.
                 if !last {
@@ -658,8 +664,10 @@ impl Syncer {
                 }
             }
             let poll = self.opts.poll_interval;
+            let commits = self.commits.as_mut().map(|(_, rx)| rx);
             tokio::select! {
                 _ = wake.notified() => {}
+                _ = committed(commits) => {}
                 _ = tokio::time::sleep(poll) => {}
                 _ = self.stop.wait_for(|s| *s) => return Ok(()),
             }
@@ -667,64 +675,17 @@ impl Syncer {
     }
 }
 
+/// Returns once the store commits logged data again (never without a subscription).
+async fn committed(rx: Option<&mut watch::Receiver<u64>>) {
+    if let Some(rx) = rx
+        && rx.changed().await.is_ok()
+    {
+        return;
+    }
+    std::future::pending().await
+}
+
 struct Done {
     reply: Option<(EncodedBatch, BatchReply)>,
     resend: Vec<(i64, u32)>,
-}
-
-/// Records the agent refuses before sending, so no request goes over a limit.
-fn local_check(parts: &[WireRecord], limits: &ServiceLimits, budget: usize) -> Option<(&'static str, String)> {
-    for p in parts {
-        if u64::from(p.rows) > limits.max_rows_per_batch {
-            return Some((
-                "too_many_rows_in_batch",
-                format!(
-                    "{} {:?} holds {} rows, the limit is {} rows per batch",
-                    p.body.kind(),
-                    p.name,
-                    p.rows,
-                    limits.max_rows_per_batch
-                ),
-            ));
-        }
-        if p.size_hint() > budget {
-            return Some((
-                "record_too_large",
-                format!(
-                    "{} {:?} is about {} bytes, the limit is {} bytes per request",
-                    p.body.kind(),
-                    p.name,
-                    p.size_hint(),
-                    budget
-                ),
-            ));
-        }
-        if let Body::Image { size, .. } | Body::File { size, .. } = &p.body
-            && *size > limits.max_blob_bytes
-        {
-            return Some((
-                "blob_too_large",
-                format!(
-                    "{} {:?} is {size} bytes, the limit is {} bytes per blob",
-                    p.body.kind(),
-                    p.name,
-                    limits.max_blob_bytes
-                ),
-            ));
-        }
-    }
-    None
-}
-
-/// What the policy needs to know about an error.
-pub fn classify(e: &Error) -> Failure {
-    match e.kind() {
-        ErrorKind::Network | ErrorKind::Server | ErrorKind::RateLimited | ErrorKind::Format | ErrorKind::Io => {
-            Failure::Retryable { retry_after: e.retry_after() }
-        }
-        ErrorKind::TooLarge => Failure::TooLarge,
-        ErrorKind::Unauthorized => Failure::Unauthorized { reason: e.to_string() },
-        ErrorKind::Refused if e.code() == "blob_missing" => Failure::Retryable { retry_after: None },
-        _ => Failure::Refused { code: e.code(), reason: e.to_string() },
-    }
 }

@@ -1,7 +1,10 @@
 //! The agent's policy as a pure state machine: given what just happened, what to do next (send, split, wait, skip a
-//! refused record, stop). No I/O, no clock, no randomness: the jitter comes in with the event, so every decision can
+//! refused record, stop), and the pure decisions around it: what an error means ([`Failure::of`]), how many queued
+//! records form the next batch ([`batch_len`]) and which records are refused before sending ([`refuse_locally`]). No I/O, no clock, no randomness: the jitter comes in with the event, so every decision can
 //! be tested as a table of state + event -> state + action, and the tokio loop (`driver`) only carries them out.
 
+use crate::error::{Error, ErrorKind};
+use runlog_wire::{Body, ServiceLimits, WireRecord};
 use std::time::Duration;
 
 /// Retry timing. Every field documents its default.
@@ -168,6 +171,95 @@ impl Policy {
     }
 }
 
+impl Failure {
+    /// The one definition of what an error means for the loop ([`crate::Error::is_retryable`] asks it too):
+    /// network failures, 5xx, 429, answers that do not parse (a proxy's error page) and a blob the remote lost are
+    /// worth another try; 413 splits; 401/403 halt; any other refusal is the batch's.
+    pub fn of(e: &Error) -> Failure {
+        match e.kind() {
+            ErrorKind::Network | ErrorKind::Server | ErrorKind::RateLimited | ErrorKind::Format | ErrorKind::Io => {
+                Failure::Retryable { retry_after: e.retry_after() }
+            }
+            ErrorKind::TooLarge => Failure::TooLarge,
+            ErrorKind::Unauthorized => Failure::Unauthorized { reason: e.to_string() },
+            ErrorKind::Refused if e.code() == "blob_missing" => Failure::Retryable { retry_after: None },
+            _ => Failure::Refused { code: e.code(), reason: e.to_string() },
+        }
+    }
+}
+
+/// How many queue items form the next batch: records (`Some((rows, bytes))`) and local skips (`None`, free) in
+/// order, until the next record would go over the rows-per-batch limit, the byte budget or `max_records` (a batch
+/// always holds at least one record). 0 for an empty queue.
+pub fn batch_len(
+    items: impl IntoIterator<Item = Option<(u64, usize)>>,
+    limits: &ServiceLimits,
+    budget: usize,
+    max_records: Option<usize>,
+) -> usize {
+    let (mut n, mut records, mut rows, mut bytes) = (0usize, 0usize, 0u64, 0usize);
+    for item in items {
+        if let Some((r, b)) = item {
+            if records > 0
+                && (rows + r > limits.max_rows_per_batch
+                    || bytes + b > budget
+                    || max_records.is_some_and(|m| records >= m))
+            {
+                break;
+            }
+            records += 1;
+            rows += r;
+            bytes += b;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// Records the agent refuses before sending, so no request goes over a limit.
+pub fn refuse_locally(parts: &[WireRecord], limits: &ServiceLimits, budget: usize) -> Option<(&'static str, String)> {
+    for p in parts {
+        if u64::from(p.rows) > limits.max_rows_per_batch {
+            return Some((
+                "too_many_rows_in_batch",
+                format!(
+                    "{} {:?} holds {} rows, the limit is {} rows per batch",
+                    p.body.kind(),
+                    p.name,
+                    p.rows,
+                    limits.max_rows_per_batch
+                ),
+            ));
+        }
+        if p.size_hint() > budget {
+            return Some((
+                "record_too_large",
+                format!(
+                    "{} {:?} is about {} bytes, the limit is {} bytes per request",
+                    p.body.kind(),
+                    p.name,
+                    p.size_hint(),
+                    budget
+                ),
+            ));
+        }
+        if let Body::Image { size, .. } | Body::File { size, .. } = &p.body
+            && *size > limits.max_blob_bytes
+        {
+            return Some((
+                "blob_too_large",
+                format!(
+                    "{} {:?} is {size} bytes, the limit is {} bytes per blob",
+                    p.body.kind(),
+                    p.name,
+                    limits.max_blob_bytes
+                ),
+            ));
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -315,5 +407,93 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(183));
         assert_eq!(p.on(Event::Sent { records: 1 }), Action::Send { max_records: None });
         assert_eq!(p.failures, 0);
+    }
+
+    #[test]
+    fn what_each_error_means_is_one_table() {
+        let http = |status: u16, code: &str, retry: Option<u64>| Error::Http {
+            url: "u".into(),
+            status,
+            code: code.into(),
+            message: "m".into(),
+            retry_after: retry.map(Duration::from_secs),
+        };
+        let net = |maybe_sent| Error::Network { url: "u".into(), message: "reset".into(), maybe_sent };
+        let cases: Vec<(Error, &str)> = vec![
+            (net(false), "retry"),
+            (net(true), "retry"),
+            (http(503, "unavailable", None), "retry"),
+            (http(429, "rate_limited", Some(7)), "retry after 7"),
+            (http(500, "internal", None), "retry"),
+            (http(409, "blob_missing", None), "retry"),
+            (Error::Format("an HTML error page".into()), "retry"),
+            (http(413, "body_too_large", None), "split"),
+            (http(401, "unauthorized", None), "halt"),
+            (http(403, "forbidden", None), "halt"),
+            (http(400, "malformed_batch", None), "refused malformed_batch"),
+            (http(404, "not_found", None), "refused not_found"),
+            (Error::Config("bad".into()), "refused config"),
+        ];
+        for (e, want) in cases {
+            let got = match Failure::of(&e) {
+                Failure::Retryable { retry_after: None } => "retry".to_string(),
+                Failure::Retryable { retry_after: Some(d) } => format!("retry after {}", d.as_secs()),
+                Failure::TooLarge => "split".into(),
+                Failure::Unauthorized { .. } => "halt".into(),
+                Failure::Refused { code, .. } => format!("refused {code}"),
+            };
+            assert_eq!(got, want, "{e}");
+            assert_eq!(e.is_retryable(), want.starts_with("retry"), "one definition of retryable: {e}");
+        }
+    }
+
+    #[test]
+    fn batches_fill_to_the_first_limit_and_always_hold_one_record() {
+        let limits = ServiceLimits { max_rows_per_batch: 10, ..ServiceLimits::default() };
+        let rec = |rows, bytes| Some((rows, bytes));
+        // (queue, budget, max_records) -> items taken
+        type Case = (Vec<Option<(u64, usize)>>, usize, Option<usize>, usize);
+        let cases: Vec<Case> = vec![
+            (vec![], 100, None, 0),
+            (vec![rec(4, 10), rec(4, 10), rec(4, 10)], 100, None, 2),
+            (vec![rec(4, 60), rec(1, 60)], 100, None, 1),
+            (vec![rec(1, 1); 5], 100, Some(3), 3),
+            (vec![rec(50, 500)], 100, Some(1), 1),
+            (vec![None, rec(1, 1), None, rec(1, 1)], 100, Some(1), 3),
+            (vec![None, None], 100, None, 2),
+        ];
+        for (queue, budget, max, want) in cases {
+            assert_eq!(batch_len(queue.clone(), &limits, budget, max), want, "{queue:?} budget {budget} max {max:?}");
+        }
+    }
+
+    #[test]
+    fn records_over_a_limit_on_their_own_are_refused_before_sending() {
+        let limits = ServiceLimits { max_rows_per_batch: 10, max_blob_bytes: 100, ..ServiceLimits::default() };
+        let rec = |rows: u32, body: Body| WireRecord {
+            seq: 1,
+            part: 0,
+            rows,
+            run: "r".into(),
+            name: "n".into(),
+            at: 0,
+            step: None,
+            body,
+        };
+        let file = |size| Body::File { hash: "h".into(), size };
+        let cases: Vec<(WireRecord, usize, Option<&str>)> = vec![
+            (rec(5, Body::Text("ok".into())), 1000, None),
+            (rec(11, Body::Text("t".into())), 1000, Some("too_many_rows_in_batch")),
+            (rec(1, Body::Text("x".repeat(2000))), 1000, Some("record_too_large")),
+            (rec(1, file(101)), 1000, Some("blob_too_large")),
+            (rec(1, file(100)), 1000, None),
+        ];
+        for (r, budget, want) in cases {
+            let got = refuse_locally(std::slice::from_ref(&r), &limits, budget);
+            assert_eq!(got.as_ref().map(|(c, _)| *c), want, "{r:?}");
+            if let Some((_, reason)) = got {
+                assert!(reason.contains("the limit is"), "{reason}");
+            }
+        }
     }
 }

@@ -2,8 +2,10 @@
 //! comparison of a store with what the server holds, value by value.
 #![allow(dead_code)]
 
+pub mod remotes;
+
 use runlog_core::{RunId, Store, Value};
-use runlog_server::{AppState, SqliteStorage, Storage};
+use runlog_server::{Admin, AppState, SqliteStorage, Storage};
 use runlog_sync::ServiceLimits;
 use std::sync::Arc;
 

@@ -188,17 +188,6 @@ fn numeric(v: &WireValue) -> Option<f64> {
     }
 }
 
-/// A value as JSON, NaN and infinities as strings (tables and rows in artifacts).
-pub fn value_json(v: &WireValue) -> serde_json::Value {
-    match v {
-        WireValue::Float(f) if !f.is_finite() => serde_json::Value::String(format_f64(*f)),
-        WireValue::Float(f) => serde_json::json!(f),
-        WireValue::Int(i) => serde_json::json!(i),
-        WireValue::Bool(b) => serde_json::json!(b),
-        WireValue::Str(s) => serde_json::json!(s),
-    }
-}
-
 /// The journal file of record `seq` under `dir`.
 pub fn journal_path(dir: &str, seq: i64) -> String {
     format!("{dir}/{:012}.jsonl", seq - seq.rem_euclid(JOURNAL_BLOCK))
@@ -298,7 +287,8 @@ pub fn plan(rec: &WireRecord, l: &MlflowLimits) -> Result<Vec<Op>, Refusal> {
             if ops.len() < cols.len() {
                 // String cells are not metrics: the whole row goes to the rows journal.
                 check_path("row name", name)?;
-                let columns: Vec<_> = cols.iter().map(|(k, v)| serde_json::json!([k, value_json(v)])).collect();
+                let columns: Vec<_> =
+                    cols.iter().map(|(k, v)| serde_json::json!([k, runlog_wire::json::value(v)])).collect();
                 let line = serde_json::json!({"seq": rec.seq, "step": rec.step, "at": rec.at, "columns": columns});
                 ops.push(journal(format!("runlog/rows/{name}"), rec.seq, line));
             }
@@ -319,7 +309,7 @@ pub fn plan(rec: &WireRecord, l: &MlflowLimits) -> Result<Vec<Op>, Refusal> {
             }
             let columns: Vec<_> = cols
                 .iter()
-                .map(|(k, vs)| serde_json::json!([k, vs.iter().map(value_json).collect::<Vec<_>>()]))
+                .map(|(k, vs)| serde_json::json!([k, vs.iter().map(runlog_wire::json::value).collect::<Vec<_>>()]))
                 .collect();
             let json =
                 serde_json::json!({"name": name, "seq": rec.seq, "step": rec.step, "at": rec.at, "columns": columns});

@@ -1,0 +1,911 @@
+//! [`SqliteStorage`]: the embedded backend, one SQLite file `server.db` plus a content-addressed blob directory
+//! `blobs/` under a data directory (`runlog serve --data DIR`).
+//!
+//! The database carries its schema version (`PRAGMA user_version`) and is migrated forward on open, one step per
+//! version, each in a transaction ([`MIGRATIONS`]); a database of a newer version is refused.
+
+use super::apply::{self, BatchRefusal, Held, Plan, Wanted, Write};
+use super::{
+    Admin, Counter, Ingest, MetricView, Read, RecordBody, RunView, ScalarChunk, Stats, WorkspaceId, WorkspaceInfo,
+};
+use crate::error::{Error, Result};
+use runlog_wire::points::{self, Point};
+use runlog_wire::{Batch, BatchId, BatchReply, Body, Rejection, ServiceLimits};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use subtle::ConstantTimeEq;
+
+/// The schema version this runlog writes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Version 1: the tables of the first server (an unversioned database made by an earlier runlog is version 0 and
+/// has exactly these, so the step is idempotent).
+const SCHEMA_V1: &str = r#"
+CREATE TABLE IF NOT EXISTS workspaces (
+    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS tokens (
+    hash TEXT PRIMARY KEY, workspace INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    ws INTEGER NOT NULL, id TEXT NOT NULL, store TEXT NOT NULL, experiment TEXT NOT NULL, name TEXT NOT NULL,
+    parent TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (ws, id));
+CREATE TABLE IF NOT EXISTS records (
+    ws INTEGER NOT NULL, store TEXT NOT NULL, seq INTEGER NOT NULL, part INTEGER NOT NULL, run TEXT NOT NULL,
+    kind TEXT NOT NULL, name TEXT NOT NULL, at INTEGER NOT NULL, step INTEGER, n INTEGER NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (ws, store, seq, part));
+CREATE INDEX IF NOT EXISTS records_by_run ON records(ws, run, kind, name);
+CREATE TABLE IF NOT EXISTS names (
+    ws INTEGER NOT NULL, run TEXT NOT NULL, name TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (ws, run, name));
+CREATE TABLE IF NOT EXISTS rejections (
+    ws INTEGER NOT NULL, store TEXT NOT NULL, seq INTEGER NOT NULL, part INTEGER NOT NULL, code TEXT NOT NULL,
+    reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (ws, store, seq, part));
+CREATE TABLE IF NOT EXISTS blobs (
+    ws INTEGER NOT NULL, hash TEXT NOT NULL, size INTEGER NOT NULL, PRIMARY KEY (ws, hash));
+CREATE TABLE IF NOT EXISTS batches (
+    ws INTEGER NOT NULL, id TEXT NOT NULL, store TEXT NOT NULL, seq_lo INTEGER NOT NULL, seq_hi INTEGER NOT NULL,
+    at INTEGER NOT NULL, PRIMARY KEY (ws, id));
+CREATE INDEX IF NOT EXISTS batches_by_store ON batches(ws, store, seq_hi);
+CREATE TABLE IF NOT EXISTS stats (
+    ws INTEGER NOT NULL, key TEXT NOT NULL, value INTEGER NOT NULL, PRIMARY KEY (ws, key));
+"#;
+
+/// Version 2: the statistics of each stored scalar chunk beside it (largest step, min and max ignoring NaN, last
+/// value and its step), so charts and summaries read them without decoding any chunk; filled for chunks already held.
+fn migrate_v2(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "ALTER TABLE records ADD COLUMN step_hi INTEGER;
+         ALTER TABLE records ADD COLUMN vmin REAL;
+         ALTER TABLE records ADD COLUMN vmax REAL;
+         ALTER TABLE records ADD COLUMN vlast REAL;
+         ALTER TABLE records ADD COLUMN last_step INTEGER;",
+    )
+    .map_err(sql("migrate to version 2"))?;
+    let chunks: Vec<(i64, Vec<u8>)> = {
+        let mut st = tx.prepare("SELECT rowid, body FROM records WHERE kind = 'scalars'").map_err(sql("migrate"))?;
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("migrate"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("migrate"))?
+    };
+    for (id, body) in chunks {
+        let pts = points::decode(&body).map_err(|e| corrupt(&format!("scalar record {id}"), e))?;
+        if let Some(c) = ScalarChunk::of(id, &pts) {
+            write_stats(tx, id, &c)?;
+        }
+    }
+    Ok(())
+}
+
+/// A step of [`MIGRATIONS`]: what takes a database from the version before to the next.
+type Migration = fn(&rusqlite::Transaction<'_>) -> Result<()>;
+
+/// The migrations, in order: `MIGRATIONS[k]` takes version `k` to `k + 1`.
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] =
+    [|tx| tx.execute_batch(SCHEMA_V1).map_err(sql("create the version 1 tables")), migrate_v2];
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    loop {
+        let tx =
+            conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql("begin migration"))?;
+        let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("schema version"))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::Config(format!(
+                "{} is server schema version {version}, newer than this runlog's {SCHEMA_VERSION}: upgrade runlog",
+                path.display()
+            )));
+        }
+        let Some(step) = MIGRATIONS.get(version as usize) else { return Ok(()) };
+        step(&tx)?;
+        tx.pragma_update(None, "user_version", version + 1).map_err(sql("set schema version"))?;
+        tx.commit().map_err(sql("commit migration"))?;
+    }
+}
+
+fn write_stats(c: &Connection, id: i64, s: &ScalarChunk) -> Result<()> {
+    // SQLite stores NaN as NULL: a last value that is NaN reads back as NaN (see `chunk_of_row`).
+    c.prepare_cached(
+        "UPDATE records SET step_hi = ?2, vmin = ?3, vmax = ?4, vlast = ?5, last_step = ?6 WHERE rowid = ?1",
+    )
+    .and_then(|mut st| st.execute(params![id, s.step_hi, s.min, s.max, s.last, s.last_step]))
+    .map_err(sql("chunk statistics"))?;
+    Ok(())
+}
+
+/// SQLite file `server.db` plus the blob directory `blobs/` under a data directory. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+impl std::ops::Deref for SqliteStorage {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+/// What a [`SqliteStorage`] and its blob uploads share.
+pub struct Inner {
+    dir: PathBuf,
+    conn: Mutex<Connection>,
+    /// (blake3 of token, workspace): reloaded from the database when a token is not found.
+    tokens: RwLock<Vec<([u8; 32], i64)>>,
+}
+
+fn sql(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::io(format!("server storage: {what}"), e)
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Corrupt(format!("server storage: {what} is corrupt: {e}"))
+}
+
+/// A stored record body, or an error that names the record.
+fn decode_body(store: &str, seq: i64, bytes: &[u8]) -> Result<Body> {
+    rmp_serde::from_slice(bytes).map_err(|e| corrupt(&format!("the body of record {seq} of store {store}"), e))
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+fn new_token() -> String {
+    format!("rlt_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    *blake3::hash(token.as_bytes()).as_bytes()
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn status_reason(body: &Body) -> Option<(String, Option<String>)> {
+    match body {
+        Body::Status { status, reason } => Some((status.clone(), reason.clone())),
+        _ => None,
+    }
+}
+
+/// Reads what the database holds of the keys a batch touches (inside the batch's transaction).
+fn held(tx: &Connection, ws: i64, store: &str, w: &Wanted) -> Result<Held> {
+    let mut h = Held::default();
+    let mut parts = tx
+        .prepare_cached("SELECT part, n FROM records WHERE ws = ?1 AND store = ?2 AND seq = ?3")
+        .map_err(sql("find parts"))?;
+    for &seq in &w.scalar_seqs {
+        let held: Vec<(i64, i64)> = parts
+            .query_map(params![ws, store, seq], |r| {
+                let (p, n): (i64, i64) = (r.get(0)?, r.get(1)?);
+                Ok((p, p + n))
+            })
+            .map_err(sql("parts"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("parts"))?;
+        h.parts.insert(seq, held);
+    }
+    let mut exists = tx
+        .prepare_cached("SELECT 1 FROM records WHERE ws = ?1 AND store = ?2 AND seq = ?3 AND part = ?4")
+        .map_err(sql("find record"))?;
+    for &(seq, part) in &w.records {
+        if exists.query_row(params![ws, store, seq, part], |_| Ok(())).optional().map_err(sql("find"))?.is_some() {
+            h.records.insert((seq, part));
+        }
+    }
+    let mut rows =
+        tx.prepare_cached("SELECT n FROM names WHERE ws = ?1 AND run = ?2 AND name = ?3").map_err(sql("names"))?;
+    for (run, name) in &w.names {
+        if let Some(n) =
+            rows.query_row(params![ws, run, name], |r| r.get::<_, i64>(0)).optional().map_err(sql("names"))?
+        {
+            h.name_rows.insert((run.clone(), name.clone()), n as u64);
+        }
+    }
+    let mut count = tx.prepare_cached("SELECT count(*) FROM names WHERE ws = ?1 AND run = ?2").map_err(sql("names"))?;
+    for run in &w.runs {
+        let n: i64 = count.query_row(params![ws, run], |r| r.get(0)).map_err(sql("names"))?;
+        h.names_per_run.insert(run.clone(), n as u64);
+    }
+    let mut blob = tx.prepare_cached("SELECT 1 FROM blobs WHERE ws = ?1 AND hash = ?2").map_err(sql("blobs"))?;
+    for hash in &w.blobs {
+        if blob.query_row(params![ws, hash], |_| Ok(())).optional().map_err(sql("blobs"))?.is_some() {
+            h.blobs.insert(hash.clone());
+        }
+    }
+    Ok(h)
+}
+
+/// Writes a plan (inside the batch's transaction).
+fn write(tx: &Connection, ws: i64, store: &str, id: &BatchId, bytes: usize, plan: &Plan) -> Result<()> {
+    let now = now_ms();
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO records(ws, store, seq, part, run, kind, name, at, step, n, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .map_err(sql("insert record"))?;
+    let mut names = tx
+        .prepare_cached(
+            "INSERT INTO names(ws, run, name, n) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(ws, run, name) DO UPDATE SET n = n + excluded.n",
+        )
+        .map_err(sql("names"))?;
+    let mut reject = tx
+        .prepare_cached(
+            "INSERT OR REPLACE INTO rejections(ws, store, seq, part, code, reason, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(sql("rejections"))?;
+    let mut run_insert = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO runs(ws, id, store, experiment, name, parent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(sql("runs"))?;
+    for w in &plan.writes {
+        match w {
+            Write::Run { run, experiment, name, parent, at } => {
+                run_insert.execute(params![ws, run, store, experiment, name, parent, at]).map_err(sql("runs"))?;
+            }
+            Write::Record(r) => {
+                insert
+                    .execute(params![ws, store, r.seq, r.part, r.run, r.kind, r.name, r.at, r.step, r.n, r.body])
+                    .map_err(sql("insert record"))?;
+                if let Some(stats) = &r.stats {
+                    write_stats(tx, tx.last_insert_rowid(), stats)?;
+                }
+            }
+            Write::Names { run, name, rows } => {
+                names.execute(params![ws, run, name, *rows as i64]).map_err(sql("names"))?;
+            }
+            Write::Rejection(r) => {
+                reject.execute(params![ws, store, r.seq, r.part, r.code, r.reason, now]).map_err(sql("reject"))?;
+            }
+        }
+    }
+    let (lo, hi) = plan.seq_range;
+    tx.execute(
+        "INSERT OR IGNORE INTO batches(ws, id, store, seq_lo, seq_hi, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![ws, id.as_str(), store, lo, hi, now],
+    )
+    .map_err(sql("batches"))?;
+    let mut bump = tx
+        .prepare_cached(
+            "INSERT INTO stats(ws, key, value) VALUES (?1, ?2, ?3)
+             ON CONFLICT(ws, key) DO UPDATE SET value = CASE WHEN ?4 THEN max(value, excluded.value) ELSE value + excluded.value END",
+        )
+        .map_err(sql("stats"))?;
+    let reply = &plan.reply;
+    for (k, v, is_max) in [
+        ("batches", 1, false),
+        ("records_applied", reply.applied, false),
+        ("records_duplicate", reply.duplicates, false),
+        ("records_rejected", reply.rejected.len() as u64, false),
+        ("max_batch_rows", plan.rows, true),
+        ("max_batch_bytes", bytes as u64, true),
+    ] {
+        bump.execute(params![ws, k, v as i64, is_max]).map_err(sql("stats"))?;
+    }
+    Ok(())
+}
+
+/// A scalar chunk's statistics from its row (`rowid, n, step, step_hi, vmin, vmax, vlast, last_step`).
+fn chunk_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScalarChunk> {
+    Ok(ScalarChunk {
+        id: r.get(0)?,
+        count: r.get(1)?,
+        step_lo: r.get(2)?,
+        step_hi: r.get(3)?,
+        min: r.get(4)?,
+        max: r.get(5)?,
+        last: r.get::<_, Option<f64>>(6)?.unwrap_or(f64::NAN),
+        last_step: r.get(7)?,
+    })
+}
+
+/// An upload spooled into the blob directory's `tmp/`, renamed into place on commit.
+struct DirUpload {
+    storage: Arc<Inner>,
+    ws: WorkspaceId,
+    file: tempfile::NamedTempFile,
+    size: u64,
+}
+
+impl SqliteStorage {
+    /// Opens (creating) the storage in `dir`: the database `server.db`, migrated forward to [`SCHEMA_VERSION`], and
+    /// the blob directory `blobs/`. A database of a newer version is refused (upgrade runlog).
+    pub fn open(dir: &Path) -> Result<SqliteStorage> {
+        std::fs::create_dir_all(dir.join("blobs").join("tmp"))
+            .map_err(|e| Error::io(format!("create data directory {}", dir.display()), e))?;
+        let path = dir.join("server.db");
+        let mut conn = Connection::open(&path).map_err(sql("open server.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql("busy timeout"))?;
+        conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).map_err(sql("wal"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql("synchronous"))?;
+        migrate(&mut conn, &path)?;
+        let inner = Inner { dir: dir.to_path_buf(), conn: Mutex::new(conn), tokens: RwLock::new(Vec::new()) };
+        let s = SqliteStorage { inner: Arc::new(inner) };
+        s.reload_tokens()?;
+        Ok(s)
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<u32> {
+        self.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("schema version"))
+    }
+}
+
+impl Inner {
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn reload_tokens(&self) -> Result<()> {
+        let rows: Vec<(String, i64)> = {
+            let c = self.conn();
+            let mut st = c.prepare("SELECT hash, workspace FROM tokens").map_err(sql("read tokens"))?;
+            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql("read tokens"))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(sql("read tokens"))?
+        };
+        let mut parsed = Vec::with_capacity(rows.len());
+        for (hex, ws) in rows {
+            if let Ok(h) = blake3::Hash::from_hex(&hex) {
+                parsed.push((*h.as_bytes(), ws));
+            }
+        }
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = parsed;
+        Ok(())
+    }
+
+    fn find_token(&self, hash: &[u8; 32]) -> Option<i64> {
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
+        let mut found = None;
+        // Every stored hash is compared, in constant time, whatever matches: timing says nothing about the token.
+        for (h, ws) in tokens.iter() {
+            if bool::from(h.ct_eq(hash)) {
+                found = Some(*ws);
+            }
+        }
+        found
+    }
+
+    fn blob_file(&self, hash: &str) -> PathBuf {
+        self.dir.join("blobs").join(&hash[..2]).join(hash)
+    }
+
+    fn insert_token(c: &Connection, ws: i64) -> Result<String> {
+        let token = new_token();
+        c.execute(
+            "INSERT INTO tokens(hash, workspace, created_at) VALUES (?1, ?2, ?3)",
+            params![blake3::Hash::from(token_hash(&token)).to_hex().as_str(), ws, now_ms()],
+        )
+        .map_err(sql("insert token"))?;
+        Ok(token)
+    }
+}
+
+impl Admin for SqliteStorage {
+    fn workspace_for_token(&self, token: &str) -> Result<Option<WorkspaceId>> {
+        let hash = token_hash(token);
+        if let Some(ws) = self.find_token(&hash) {
+            return Ok(Some(WorkspaceId(ws)));
+        }
+        // A token made by `runlog admin` while the server runs: look again.
+        self.reload_tokens()?;
+        Ok(self.find_token(&hash).map(WorkspaceId))
+    }
+
+    fn create_workspace(&self, name: &str) -> Result<String> {
+        if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+            return Err(Error::Config(format!(
+                "workspace name {name:?} must be 1 to 100 characters without control characters"
+            )));
+        }
+        let token = {
+            let mut c = self.conn();
+            let tx = c.transaction().map_err(sql("begin"))?;
+            tx.execute("INSERT INTO workspaces(name, created_at) VALUES (?1, ?2)", params![name, now_ms()])
+                .map_err(|e| Error::Config(format!("cannot create workspace {name:?}: {e}")))?;
+            let ws = tx.last_insert_rowid();
+            let token = Inner::insert_token(&tx, ws)?;
+            tx.commit().map_err(sql("commit"))?;
+            token
+        };
+        self.reload_tokens()?;
+        Ok(token)
+    }
+
+    fn create_token(&self, workspace: &str) -> Result<String> {
+        let token = {
+            let c = self.conn();
+            let ws: i64 = c
+                .query_row("SELECT id FROM workspaces WHERE name = ?1", [workspace], |r| r.get(0))
+                .optional()
+                .map_err(sql("find workspace"))?
+                .ok_or_else(|| Error::Config(format!("no workspace named {workspace:?}")))?;
+            Inner::insert_token(&c, ws)?
+        };
+        self.reload_tokens()?;
+        Ok(token)
+    }
+
+    fn workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare(
+                "SELECT w.id, w.name, (SELECT count(*) FROM tokens t WHERE t.workspace = w.id),
+                        (SELECT count(*) FROM runs r WHERE r.ws = w.id) FROM workspaces w ORDER BY w.id",
+            )
+            .map_err(sql("list workspaces"))?;
+        st.query_map([], |r| {
+            Ok(WorkspaceInfo {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                tokens: r.get::<_, i64>(2)? as u64,
+                runs: r.get::<_, i64>(3)? as u64,
+            })
+        })
+        .map_err(sql("list workspaces"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql("list workspaces"))
+    }
+
+    fn stats(&self, ws: WorkspaceId) -> Result<Stats> {
+        let c = self.conn();
+        let mut st = c.prepare_cached("SELECT key, value FROM stats WHERE ws = ?1").map_err(sql("stats"))?;
+        let mut map = serde_json::Map::new();
+        for row in st.query_map([ws.0], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(sql("stats"))? {
+            let (k, v) = row.map_err(sql("stats"))?;
+            map.insert(k, v.into());
+        }
+        serde_json::from_value(serde_json::Value::Object(map))
+            .map_err(|e| Error::Corrupt(format!("server stats of workspace {}: {e}", ws.0)))
+    }
+
+    fn bump(&self, ws: WorkspaceId, counter: Counter, by: u64) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT INTO stats(ws, key, value) VALUES (?1, ?2, ?3) ON CONFLICT(ws, key) DO UPDATE SET value = value + excluded.value",
+                params![ws.0, counter.key(), by as i64],
+            )
+            .map_err(sql("stats"))?;
+        Ok(())
+    }
+}
+
+impl Ingest for SqliteStorage {
+    fn apply_batch(
+        &self,
+        ws: WorkspaceId,
+        id: &BatchId,
+        bytes: usize,
+        batch: &Batch,
+        limits: &ServiceLimits,
+    ) -> Result<std::result::Result<BatchReply, BatchRefusal>> {
+        let checked = match apply::validate(batch, limits) {
+            Ok(c) => c,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let store = batch.store.to_ascii_lowercase();
+        let mut c = self.conn();
+        let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql("begin batch"))?;
+        let held = held(&tx, ws.0, &store, &apply::wanted(&checked))?;
+        let plan = match apply::plan(id, batch, &checked, &held, limits)? {
+            Ok(p) => p,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        write(&tx, ws.0, &store, id, bytes, &plan)?;
+        tx.commit().map_err(sql("commit batch"))?;
+        Ok(Ok(plan.reply))
+    }
+
+    fn missing_blobs(&self, ws: WorkspaceId, hashes: &[String]) -> Result<Vec<String>> {
+        let c = self.conn();
+        let mut st = c.prepare_cached("SELECT 1 FROM blobs WHERE ws = ?1 AND hash = ?2").map_err(sql("blobs"))?;
+        let mut out = Vec::new();
+        for h in hashes {
+            let h = h.to_ascii_lowercase();
+            if st.query_row(params![ws.0, h], |_| Ok(())).optional().map_err(sql("blobs"))?.is_none() {
+                out.push(h);
+            }
+        }
+        Ok(out)
+    }
+
+    fn begin_blob(&self, ws: WorkspaceId) -> Result<Box<dyn super::BlobUpload>> {
+        let file = tempfile::NamedTempFile::new_in(self.dir.join("blobs").join("tmp"))
+            .map_err(|e| Error::io("create a blob upload file", e))?;
+        Ok(Box::new(DirUpload { storage: self.inner.clone(), ws, file, size: 0 }))
+    }
+
+    fn rejections(&self, ws: WorkspaceId, store: &str) -> Result<Vec<Rejection>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT seq, part, code, reason FROM rejections WHERE ws = ?1 AND store = ?2 ORDER BY seq, part",
+            )
+            .map_err(sql("rejections"))?;
+        st.query_map(params![ws.0, store], |r| {
+            Ok(Rejection { seq: r.get(0)?, part: r.get(1)?, code: r.get(2)?, reason: r.get(3)? })
+        })
+        .map_err(sql("rejections"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql("rejections"))
+    }
+
+    fn position(&self, ws: WorkspaceId, store: &str) -> Result<i64> {
+        self.conn()
+            .query_row(
+                "SELECT coalesce(max(seq_hi), 0) FROM batches WHERE ws = ?1 AND store = ?2",
+                params![ws.0, store],
+                |r| r.get(0),
+            )
+            .map_err(sql("position"))
+    }
+}
+
+impl super::BlobUpload for DirUpload {
+    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write as _;
+        self.file.write_all(bytes).map_err(|e| Error::io("write blob", e))?;
+        self.size += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>, hash: &str) -> Result<()> {
+        if !is_hex(hash, 64) {
+            return Err(Error::Config(format!("blob hash {hash:?} is not 64 hexadecimal digits")));
+        }
+        let hash = hash.to_ascii_lowercase();
+        let dest = self.storage.blob_file(&hash);
+        if !dest.exists() {
+            if let Some(d) = dest.parent() {
+                std::fs::create_dir_all(d).map_err(|e| Error::io("create blob directory", e))?;
+            }
+            self.file.persist(&dest).map_err(|e| Error::io("store blob", e.error))?;
+        }
+        let c = self.storage.conn();
+        let added = c
+            .execute(
+                "INSERT OR IGNORE INTO blobs(ws, hash, size) VALUES (?1, ?2, ?3)",
+                params![self.ws.0, hash, self.size as i64],
+            )
+            .map_err(sql("blobs"))?;
+        c.execute(
+            "INSERT INTO stats(ws, key, value) VALUES (?1, 'blob_uploads', 1), (?1, 'blobs_stored', ?2)
+             ON CONFLICT(ws, key) DO UPDATE SET value = value + excluded.value",
+            params![self.ws.0, added as i64],
+        )
+        .map_err(sql("stats"))?;
+        Ok(())
+    }
+}
+
+impl Read for SqliteStorage {
+    fn runs(&self, ws: WorkspaceId) -> Result<Vec<RunView>> {
+        let ids: Vec<String> = {
+            let c = self.conn();
+            let mut st =
+                c.prepare_cached("SELECT id FROM runs WHERE ws = ?1 ORDER BY created_at, id").map_err(sql("runs"))?;
+            st.query_map([ws.0], |r| r.get(0))
+                .map_err(sql("runs"))?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(sql("runs"))?
+        };
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(r) = self.run(ws, &id)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    fn run(&self, ws: WorkspaceId, id: &str) -> Result<Option<RunView>> {
+        let c = self.conn();
+        let head = c
+            .query_row(
+                "SELECT id, store, experiment, name, parent, created_at FROM runs WHERE ws = ?1 AND id = ?2",
+                params![ws.0, id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            )
+            .optional()
+            .map_err(sql("run"))?;
+        let Some((id, store, experiment, name, parent, started_at)) = head else { return Ok(None) };
+        let mut v = RunView {
+            id,
+            store,
+            experiment,
+            name,
+            parent,
+            started_at,
+            status: "running".into(),
+            reason: None,
+            ended_at: None,
+            params: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            properties: BTreeMap::new(),
+        };
+        let mut st = c
+            .prepare_cached(
+                "SELECT name, at, body, store, seq FROM records WHERE ws = ?1 AND run = ?2 AND kind IN ('status', 'param', 'tag', 'property')
+                 ORDER BY store, seq",
+            )
+            .map_err(sql("run"))?;
+        let mut rows = st.query(params![ws.0, v.id]).map_err(sql("run"))?;
+        while let Some(r) = rows.next().map_err(sql("run"))? {
+            let key: String = r.get(0).map_err(sql("run"))?;
+            let at: i64 = r.get(1).map_err(sql("run"))?;
+            let body: Vec<u8> = r.get(2).map_err(sql("run"))?;
+            let store: String = r.get(3).map_err(sql("run"))?;
+            let seq: i64 = r.get(4).map_err(sql("run"))?;
+            let body = decode_body(&store, seq, &body)?;
+            if let Some((status, reason)) = status_reason(&body) {
+                v.ended_at = (status != "running").then_some(at);
+                v.status = status;
+                v.reason = reason;
+                continue;
+            }
+            match body {
+                Body::Param(x) => {
+                    v.params.entry(key).or_insert_with(|| x);
+                }
+                Body::Tag(x) => {
+                    v.tags.insert(key, x);
+                }
+                Body::Property(x) => {
+                    v.properties.entry(key).or_insert_with(|| x);
+                }
+                _ => {}
+            }
+        }
+        Ok(Some(v))
+    }
+
+    fn metrics(&self, ws: WorkspaceId, run: &str) -> Result<Vec<MetricView>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT name, kind, sum(n) FROM records WHERE ws = ?1 AND run = ?2
+                 AND kind IN ('scalars', 'row', 'table', 'image', 'text') GROUP BY name, kind ORDER BY name, kind",
+            )
+            .map_err(sql("metrics"))?;
+        st.query_map(params![ws.0, run], |r| {
+            Ok(MetricView { name: r.get(0)?, kind: r.get(1)?, count: r.get::<_, i64>(2)? as u64 })
+        })
+        .map_err(sql("metrics"))?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(sql("metrics"))
+    }
+
+    fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<Point>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached("SELECT body FROM records WHERE ws = ?1 AND run = ?2 AND kind = 'scalars' AND name = ?3 ORDER BY store, seq, part")
+            .map_err(sql("series"))?;
+        let mut rows = st.query(params![ws.0, run, name]).map_err(sql("series"))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(sql("series"))? {
+            let b = r.get_ref(0).map_err(sql("series"))?.as_blob().map_err(|e| Error::io("series", e))?;
+            out.extend(points::decode(b).map_err(|e| corrupt(&format!("a scalar record of {run:?} {name:?}"), e))?);
+        }
+        out.sort_by_key(|p| p.step);
+        Ok(out)
+    }
+
+    fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT rowid, n, step, step_hi, vmin, vmax, vlast, last_step FROM records
+                 WHERE ws = ?1 AND run = ?2 AND kind = 'scalars' AND name = ?3 ORDER BY store, seq, part",
+            )
+            .map_err(sql("scalar chunks"))?;
+        st.query_map(params![ws.0, run, name], chunk_of_row)
+            .map_err(sql("scalar chunks"))?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql("scalar chunks"))
+    }
+
+    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<Point>>> {
+        let c = self.conn();
+        let body: Option<Vec<u8>> = c
+            .query_row(
+                "SELECT body FROM records WHERE rowid = ?1 AND ws = ?2 AND kind = 'scalars'",
+                params![chunk, ws.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql("chunk"))?;
+        let Some(body) = body else { return Ok(None) };
+        Ok(Some(points::decode(&body).map_err(|e| corrupt(&format!("scalar record {chunk}"), e))?))
+    }
+
+    fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>> {
+        let c = self.conn();
+        let mut st = c
+            .prepare_cached(
+                "SELECT store, seq, name, step, at, body FROM records WHERE ws = ?1 AND run = ?2 AND kind = ?3
+                 AND (?4 IS NULL OR name = ?4) ORDER BY store, seq",
+            )
+            .map_err(sql("records"))?;
+        let mut rows = st.query(params![ws.0, run, kind, name]).map_err(sql("records"))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(sql("records"))? {
+            let store: String = r.get(0).map_err(sql("records"))?;
+            let seq: i64 = r.get(1).map_err(sql("records"))?;
+            let body: Vec<u8> = r.get(5).map_err(sql("records"))?;
+            let body = decode_body(&store, seq, &body)?;
+            out.push(RecordBody {
+                store,
+                seq,
+                name: r.get(2).map_err(sql("records"))?,
+                step: r.get(3).map_err(sql("records"))?,
+                at: r.get(4).map_err(sql("records"))?,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    fn blob(&self, ws: WorkspaceId, hash: &str) -> Result<Option<Vec<u8>>> {
+        if !is_hex(hash, 64) {
+            return Ok(None);
+        }
+        let hash = hash.to_ascii_lowercase();
+        let held = self
+            .conn()
+            .query_row("SELECT 1 FROM blobs WHERE ws = ?1 AND hash = ?2", params![ws.0, hash], |_| Ok(()))
+            .optional()
+            .map_err(sql("blobs"))?;
+        if held.is_none() {
+            return Ok(None);
+        }
+        let path = self.blob_file(&hash);
+        std::fs::read(&path).map(Some).map_err(|e| Error::io(format!("read blob {}", path.display()), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Admin, Body, Ingest, Read, SqliteStorage};
+    use runlog_wire::WireValue;
+    use runlog_wire::points::{self, Point};
+    use runlog_wire::{Batch, ServiceLimits, WIRE_VERSION, WireRecord};
+
+    fn record(seq: i64, part: u32, rows: u32, name: &str, step: Option<i64>, body: Body) -> WireRecord {
+        WireRecord { seq, part, rows, run: "a".repeat(32), name: name.into(), at: 1_000 + seq, step, body }
+    }
+
+    fn pts(steps: std::ops::Range<i64>, value: impl Fn(i64) -> f64) -> Vec<Point> {
+        steps.map(|s| Point { step: s, at: 5, value: value(s) }).collect()
+    }
+
+    #[test]
+    fn scalar_chunks_chunk_points_and_records_read_back_within_their_workspace() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let st = SqliteStorage::open(dir.path()).expect("open");
+        st.create_workspace("a").expect("workspace a");
+        st.create_workspace("b").expect("workspace b");
+        let ws = st.workspaces().expect("list");
+        let (a, b) = (super::WorkspaceId(ws[0].id), super::WorkspaceId(ws[1].id));
+        let first = pts(0..4, |s| [3.0, f64::NAN, -2.0, 7.0][s as usize]);
+        let second = pts(4..6, |s| s as f64 * 10.0);
+        let enc = |p: &[Point]| points::encode(p);
+        let run = Body::Run { experiment: "e".into(), name: "r".into(), parent: None };
+        let batch = Batch {
+            version: WIRE_VERSION,
+            store: "s".repeat(32),
+            records: vec![
+                record(1, 0, 1, "", None, run),
+                record(2, 0, 4, "loss", Some(0), Body::Scalars(enc(&first))),
+                record(3, 0, 1, "epoch", Some(0), Body::Row(vec![("acc".into(), WireValue::Float(0.5))])),
+                record(4, 0, 2, "loss", Some(4), Body::Scalars(enc(&second))),
+            ],
+        };
+        let encoded = batch.encode();
+        let reply = st
+            .apply_batch(a, &encoded.id, encoded.bytes.len(), &batch, &ServiceLimits::default())
+            .expect("apply")
+            .expect("accepted");
+        assert_eq!(reply.applied, 4, "{reply:?}");
+        let run = "a".repeat(32);
+
+        let chunks = st.scalar_chunks(a, &run, "loss").expect("chunks");
+        assert_eq!(chunks.len(), 2);
+        let c = &chunks[0];
+        assert_eq!((c.count, c.step_lo, c.step_hi, c.min, c.max), (4, 0, 3, Some(-2.0), Some(7.0)), "NaN is ignored");
+        assert_eq!((c.last, c.last_step), (7.0, 3));
+        assert_eq!((chunks[1].count, chunks[1].last, chunks[1].last_step), (2, 50.0, 5));
+        let back = st.chunk_points(a, c.id).expect("read").expect("held");
+        assert_eq!(back.len(), 4);
+        assert!(back[1].value.is_nan() && back[3] == first[3]);
+        assert_eq!(st.chunk_points(a, chunks[1].id).expect("read"), Some(second));
+
+        // Another workspace can name neither the run's chunks nor its records.
+        assert_eq!(st.chunk_points(b, c.id).expect("read"), None);
+        assert!(st.scalar_chunks(b, &run, "loss").expect("chunks").is_empty());
+        assert!(st.records(b, &run, "row", None).expect("records").is_empty());
+        // A row (stored between the two chunks) is not a chunk.
+        assert_eq!(chunks[1].id, c.id + 2);
+        assert_eq!(st.chunk_points(a, c.id + 1).expect("read"), None);
+        let rows = st.records(a, &run, "row", Some("epoch")).expect("records");
+        assert_eq!(rows.len(), 1);
+        assert_eq!((rows[0].seq, rows[0].step, rows[0].at), (3, Some(0), 1_003));
+        assert_eq!(rows[0].body, Body::Row(vec![("acc".into(), WireValue::Float(0.5))]));
+        assert!(st.records(a, &run, "row", Some("other")).expect("records").is_empty());
+    }
+
+    /// A database made by a server before schema versions (version 0: the version 1 tables, no `user_version`)
+    /// with a scalar chunk, a row and a token, as that server wrote them.
+    fn version_0_database(dir: &std::path::Path) -> (String, Vec<Point>) {
+        std::fs::create_dir_all(dir).expect("dir");
+        let c = rusqlite::Connection::open(dir.join("server.db")).expect("open");
+        c.execute_batch(super::SCHEMA_V1).expect("old schema");
+        let token = "rlt_old".to_string();
+        c.execute("INSERT INTO workspaces(id, name, created_at) VALUES (1, 'old', 0)", []).expect("ws");
+        let hash = blake3::hash(token.as_bytes()).to_hex().to_string();
+        c.execute("INSERT INTO tokens(hash, workspace, created_at) VALUES (?1, 1, 0)", [hash]).expect("token");
+        let pts = pts(0..3, |s| [1.5, f64::NAN, -4.0][s as usize]);
+        let insert = "INSERT INTO records(ws, store, seq, part, run, kind, name, at, step, n, body)
+                      VALUES (1, ?1, ?2, 0, ?3, ?4, ?5, 7, 0, ?6, ?7)";
+        let (store, run) = ("s".repeat(32), "a".repeat(32));
+        c.execute(insert, rusqlite::params![store, 2, run, "scalars", "loss", 3, points::encode(&pts)]).expect("chunk");
+        let row = rmp_serde::to_vec(&Body::Row(vec![("acc".into(), WireValue::Float(0.5))])).expect("row");
+        c.execute(insert, rusqlite::params![store, 3, run, "row", "eval", 1, row]).expect("row");
+        (token, pts)
+    }
+
+    #[test]
+    fn an_unversioned_database_is_migrated_forward_and_keeps_everything() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (token, pts) = version_0_database(dir.path());
+        let st = SqliteStorage::open(dir.path()).expect("migrates");
+        assert_eq!(st.schema_version().expect("version"), super::SCHEMA_VERSION);
+        let ws = st.workspace_for_token(&token).expect("auth").expect("the old token still opens its workspace");
+        let run = "a".repeat(32);
+        let chunks = st.scalar_chunks(ws, &run, "loss").expect("chunks");
+        assert_eq!(chunks.len(), 1);
+        let c = &chunks[0];
+        assert_eq!(
+            (c.count, c.step_lo, c.step_hi, c.min, c.max),
+            (3, 0, 2, Some(-4.0), Some(1.5)),
+            "filled on migration"
+        );
+        assert_eq!((c.last, c.last_step), (-4.0, 2));
+        let back = st.chunk_points(ws, c.id).expect("read").expect("held");
+        assert!(back.iter().zip(&pts).all(|(a, b)| a.value.to_bits() == b.value.to_bits()));
+        assert_eq!(st.records(ws, &run, "row", None).expect("rows").len(), 1);
+        drop(st);
+        // Opening again is a no-op.
+        assert_eq!(SqliteStorage::open(dir.path()).expect("again").schema_version().expect("v"), super::SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_database_of_a_newer_version_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        drop(SqliteStorage::open(dir.path()).expect("create"));
+        let c = rusqlite::Connection::open(dir.path().join("server.db")).expect("open");
+        c.pragma_update(None, "user_version", super::SCHEMA_VERSION + 1).expect("bump");
+        drop(c);
+        let e = SqliteStorage::open(dir.path()).err().expect("refused").to_string();
+        assert!(e.contains(&format!("server schema version {}", super::SCHEMA_VERSION + 1)), "{e}");
+        assert!(e.contains("upgrade runlog"), "{e}");
+    }
+
+    #[test]
+    fn a_corrupt_record_is_an_error_that_names_it_not_a_silent_gap() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (token, _) = version_0_database(dir.path());
+        let c = rusqlite::Connection::open(dir.path().join("server.db")).expect("open");
+        c.execute("UPDATE records SET body = x'c1' WHERE kind = 'row'", []).expect("corrupt");
+        drop(c);
+        let st = SqliteStorage::open(dir.path()).expect("open");
+        let ws = st.workspace_for_token(&token).expect("auth").expect("ws");
+        let e = st.records(ws, &"a".repeat(32), "row", None).expect_err("refused").to_string();
+        assert!(e.contains("record 3 of store") && e.contains("corrupt"), "{e}");
+    }
+}
