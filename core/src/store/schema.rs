@@ -8,7 +8,7 @@ use crate::error::{Context, Error, Result};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this runlog writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Tables holding logged facts: UPDATE and DELETE on them fail (triggers).
 pub const APPEND_ONLY_TABLES: &[&str] = &[
@@ -21,10 +21,11 @@ pub const APPEND_ONLY_TABLES: &[&str] = &[
     "sync_blobs",
     "sync_events",
     "sync_remotes",
+    "experiment_tags",
 ];
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -119,6 +120,19 @@ CREATE TABLE sync_remotes (
     at      INTEGER NOT NULL
 );
 CREATE INDEX sync_remotes_by_name ON sync_remotes(name, id);
+"#;
+
+/// Version 3: experiment tags, append-only (the last row of an experiment and key wins; a NULL value removes the
+/// tag). Writing one creates its experiment, so an experiment can exist before its first run.
+const V3: &str = r#"
+CREATE TABLE experiment_tags (
+    id         INTEGER PRIMARY KEY,
+    experiment INTEGER NOT NULL REFERENCES experiments(id),
+    key        TEXT NOT NULL,
+    value      TEXT,
+    at         INTEGER NOT NULL
+);
+CREATE INDEX experiment_tags_by_experiment ON experiment_tags(experiment, key, id);
 "#;
 
 fn append_only_triggers() -> String {
