@@ -293,3 +293,53 @@ def test_a_uri_with_a_host_is_refused() -> None:
     with pytest.raises(MlflowException) as e:
         MlflowClient(tracking_uri="runlog://somehost/x.db").search_experiments()
     assert "local file" in e.value.message
+
+
+def test_artifacts_of_every_kind_are_files_of_the_run(store_uri: str, tmp_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    client = MlflowClient(tracking_uri=store_uri)
+    (tmp_path / "one.txt").write_text("one")
+    (tmp_path / "tree" / "sub").mkdir(parents=True)
+    (tmp_path / "tree" / "a.bin").write_bytes(b"\x00\x01")
+    (tmp_path / "tree" / "sub" / "b.txt").write_text("b")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    with mlflow.start_run() as run:
+        mlflow.log_artifact(str(tmp_path / "one.txt"))
+        mlflow.log_artifact(str(tmp_path / "one.txt"), artifact_path="copies")
+        mlflow.log_artifacts(str(tmp_path / "tree"), artifact_path="tree")
+        mlflow.log_figure(fig, "plots/line.png")
+        mlflow.log_image(np.zeros((8, 8, 3), dtype=np.uint8), "images/black.png")
+    plt.close(fig)
+    rid = run.info.run_id
+    assert sorted((f.path, f.is_dir) for f in client.list_artifacts(rid)) == [
+        ("copies", True), ("images", True), ("one.txt", False), ("plots", True), ("tree", True)]
+    assert sorted(f.path for f in client.list_artifacts(rid, "tree")) == ["tree/a.bin", "tree/sub"]
+    assert [(f.path, f.file_size) for f in client.list_artifacts(rid, "tree/sub")] == [("tree/sub/b.txt", 1)]
+    out = Path(client.download_artifacts(rid, "tree", str(tmp_path / "down")))
+    assert (out / "a.bin").read_bytes() == b"\x00\x01" and (out / "sub" / "b.txt").read_text() == "b"
+    png = Path(client.download_artifacts(rid, "plots/line.png", str(tmp_path / "down")))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = Path(client.download_artifacts(rid, "images/black.png", str(tmp_path / "down")))
+    assert img.stat().st_size > 0
+    with pytest.raises(MlflowException):
+        client.download_artifacts(rid, "missing.txt", str(tmp_path / "down"))
+
+
+def test_a_resumed_run_is_running_again_and_ends_again(store_uri: str) -> None:
+    client = MlflowClient(tracking_uri=store_uri)
+    with mlflow.start_run() as run:
+        mlflow.log_metric("x", 1.0, step=0)
+    assert client.get_run(run.info.run_id).info.status == "FINISHED"
+    with mlflow.start_run(run_id=run.info.run_id):
+        resumed = client.get_run(run.info.run_id).info
+        assert (resumed.status, resumed.end_time) == ("RUNNING", None)
+        mlflow.log_metric("x", 2.0, step=1)
+    again = client.get_run(run.info.run_id)
+    assert again.info.status == "FINISHED" and again.info.end_time is not None
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "x")] == [1.0, 2.0]
