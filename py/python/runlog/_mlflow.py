@@ -108,6 +108,7 @@ _MLFLOW_STATUS = {
     # MLflow has no "crashed": a run whose process died without ending it failed.
     "crashed": "FAILED",
 }
+_PLAIN_NUMBERS = (float, int)
 _ARTIFACT_URI = re.compile(r"^(?P<store>.+)/runs/(?P<run>[0-9a-f]{32})/artifacts(?:/(?P<path>.*))?$")
 
 
@@ -171,6 +172,8 @@ class RunlogTrackingStore(AbstractStore):
         # Handles of the runs this process logs into (started here, or attached on first write), by run id. They stay
         # open while the store does: dropping the handle of a run started here would end it.
         self._runs: dict[str, _runlog.NativeRun] = {}
+        # Metric names that passed MLflow's name checks.
+        self._metric_names: set[str] = set()
         # Runs checked to be active since this process last deleted one (a write into a deleted run is refused).
         self._writable: set[str] = set()
         self._lock = threading.Lock()
@@ -525,18 +528,25 @@ class RunlogTrackingStore(AbstractStore):
     def log_batch(self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[RunTag]) -> None:
         """Logs a batch in one call into runlog, after MLflow's own checks; metric points keep their timestamps."""
         _validate_run_id(run_id)
-        metrics, params, tags = _validate_batch_log_data(metrics, params, tags)
         _validate_batch_log_limits(metrics, params, tags)
-        _validate_param_keys_unique(params)
+        names = self._metric_names
+        # MLflow's checks of a metric are its name's (pure: a name valid once is valid) and its numbers' types. A
+        # batch of known names and plain numbers passes them for sure; any other runs them, for MLflow's own error.
+        if all(m.key in names and type(m.value) in _PLAIN_NUMBERS and type(m.timestamp) is int and m.timestamp >= 0
+               and type(m.step) is int for m in metrics):
+            rows = [(m.key, m.value, m.timestamp, m.step) for m in metrics]
+        else:
+            _validate_batch_log_data(metrics, [], [])
+            names.update(m.key for m in metrics)
+            rows = [(m.key, float(m.value), int(m.timestamp), int(m.step)) for m in metrics]
+        if params or tags:
+            _, params, tags = _validate_batch_log_data([], params, tags)
+            _validate_param_keys_unique(params)
         handle = self._handle(run_id)
         if params:
             self._check_params(run_id, params)
         try:
-            handle._log_batch(
-                [(m.key, m.value, m.timestamp, m.step) for m in metrics],
-                [(p.key, p.value) for p in params],
-                [(t.key, t.value) for t in tags],
-            )
+            handle._log_batch(rows, [(p.key, p.value) for p in params], [(t.key, t.value) for t in tags])
         except Exception as e:
             raise _mlflow_error(e) from None
         self._dirty = True
