@@ -232,6 +232,30 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_store_reads_without_experiment_tags_and_migrates_on_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("v2.db");
+        {
+            let c = Connection::open(&path).expect("open");
+            for sql in &MIGRATIONS[..2] {
+                c.execute_batch(sql).expect("migrate");
+            }
+            c.execute("INSERT INTO meta(key, value) VALUES ('store_id', 'x')", []).expect("id");
+            c.execute("INSERT INTO experiments(name, created_at) VALUES ('old', 5)", []).expect("experiment");
+            c.pragma_update(None, "user_version", 2).expect("version");
+        }
+        let r = crate::Reader::open(&path).expect("read v2");
+        let all = r.experiment_details().expect("details");
+        assert_eq!((all.len(), all[0].name.as_str(), all[0].tags.len()), (1, "old", 0));
+        assert_eq!(r.schema_version().expect("version"), 2, "reading never migrates");
+        drop(r);
+        let store = crate::Store::open(&path).expect("open for writing migrates");
+        store.set_experiment_tag("old", "k", Some("v")).expect("tag");
+        assert_eq!(store.reader().schema_version().expect("version"), SCHEMA_VERSION);
+        assert_eq!(store.reader().experiment_details().expect("details")[0].tags["k"], "v");
+    }
+
+    #[test]
     fn foreign_database_is_refused() {
         let mut c = Connection::open_in_memory().expect("open");
         c.execute_batch("CREATE TABLE t(x)").expect("t");
