@@ -35,7 +35,9 @@ mod types;
 pub use error::{Error, ErrorKind, Result};
 pub use limits::Limits;
 pub use outbox::{Rejection, RemoteStatus, Seq, StoreRemote, check_remote_name};
-pub use read::{Entry, ExperimentInfo, MetricInfo, MetricKind, MetricSummary, RawRecord, Reader, RunInfo};
+pub use read::{
+    Entry, ExperimentDetails, ExperimentInfo, MetricInfo, MetricKind, MetricSummary, RawRecord, Reader, RunInfo,
+};
 pub use record::{FileRef, ImageFormat, ImageRef, Kind, LogLine, Row, Table, Text};
 pub use run::{ENV_RUN_ID, ImageSource, Run};
 pub use store::{CommitSubscription, Durability, ENV_STORE, RunObserver, Store, StoreBuilder};

@@ -38,6 +38,21 @@ pub struct ExperimentInfo {
     pub runs: u64,
 }
 
+/// An experiment with its local id and its tags.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExperimentDetails {
+    /// Its id in this store (1, 2, ...): stable, never reused, not the same in another store.
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// When it was created: by its first run, [`crate::Store::create_experiment`] or a tag (ms since the epoch).
+    pub created_at: i64,
+    /// When its last tag was written, else when it was created (ms since the epoch).
+    pub updated_at: i64,
+    /// Tags in key order (the latest value of each; removed tags are absent).
+    pub tags: BTreeMap<String, String>,
+}
+
 /// A run as listed: identity, status, times, params, tags and properties.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunInfo {
@@ -245,6 +260,51 @@ impl Reader {
             })
             .context("list experiments")?;
         rows.collect::<rusqlite::Result<_>>().context("list experiments")
+    }
+
+    /// Every experiment with its id and tags, oldest first.
+    pub fn experiment_details(&self) -> Result<Vec<ExperimentDetails>> {
+        let c = self.conn();
+        let mut st =
+            c.prepare_cached("SELECT id, name, created_at FROM experiments ORDER BY id").context("list experiments")?;
+        let mut out: Vec<ExperimentDetails> = st
+            .query_map([], |r| {
+                let created_at = r.get(2)?;
+                Ok(ExperimentDetails {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    created_at,
+                    updated_at: created_at,
+                    tags: BTreeMap::new(),
+                })
+            })
+            .context("list experiments")?
+            .collect::<rusqlite::Result<_>>()
+            .context("list experiments")?;
+        // A store of schema 2 or older, read without migrating it, has no experiment tags yet.
+        if schema::version(&c)? < 3 {
+            return Ok(out);
+        }
+        let mut st = c
+            .prepare_cached("SELECT experiment, key, value, at FROM experiment_tags ORDER BY id")
+            .context("read experiment tags")?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, i64>(3)?))
+            })
+            .context("read experiment tags")?;
+        for row in rows {
+            let (exp, key, value, at) = row.context("read experiment tags")?;
+            // Ids are increasing in `out`: a binary search finds the experiment.
+            let Ok(i) = out.binary_search_by_key(&exp, |e| e.id) else { continue };
+            let e = &mut out[i];
+            e.updated_at = e.updated_at.max(at);
+            match value {
+                Some(v) => e.tags.insert(key, v),
+                None => e.tags.remove(&key),
+            };
+        }
+        Ok(out)
     }
 
     /// All runs, oldest first.
@@ -908,6 +968,55 @@ mod tests {
         assert_eq!(all[1].reason.as_deref(), Some("boom"));
         assert_eq!(all[3].status, crate::RunStatus::Running);
         running.complete().expect("end");
+    }
+
+    #[test]
+    fn experiment_tags_are_events_and_the_latest_wins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::Store::open(dir.path().join("s.db")).expect("open");
+        store.create_experiment("empty").expect("create");
+        store.create_experiment("empty").expect("creating twice is a no-op");
+        store.set_experiment_tag("tagged", "stage", Some("one")).expect("tag");
+        store.set_experiment_tag("tagged", "stage", Some("two")).expect("tag");
+        store.set_experiment_tag("tagged", "gone", Some("x")).expect("tag");
+        store.set_experiment_tag("tagged", "gone", None).expect("remove");
+        let run = store.start_run("tagged").expect("run");
+        run.complete().expect("end");
+        let err = store.set_experiment_tag("tagged", "", Some("x")).expect_err("empty key");
+        assert!(err.to_string().contains("experiment tag name is empty"), "{err}");
+        let all = store.reader().experiment_details().expect("details");
+        let names: Vec<&str> = all.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["empty", "tagged"]);
+        assert!(all[0].id < all[1].id);
+        assert!(all[0].tags.is_empty());
+        assert_eq!(all[1].tags.len(), 1);
+        assert_eq!(all[1].tags["stage"], "two");
+        assert!(all[1].updated_at >= all[1].created_at);
+        let listed = store.reader().experiments().expect("experiments");
+        assert_eq!(listed.iter().map(|e| (e.name.as_str(), e.runs)).collect::<Vec<_>>(), [("empty", 0), ("tagged", 1)]);
+    }
+
+    #[test]
+    fn explicit_times_are_kept_as_given() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = crate::Store::open(dir.path().join("s.db")).expect("open");
+        let parent = store.start_run("e").expect("run");
+        let run = store.start_run_at("e", Some("given"), Some(parent.id()), 1_000).expect("run");
+        run.log_at_time("loss", 5, 0.5, 2_000).expect("log");
+        run.log_at_time("loss", 5, 0.25, 1_500).expect("same step again");
+        run.log("loss", 0.125).expect("automatic step continues");
+        run.end_at(crate::RunStatus::Cancelled, None, 3_000).expect("end");
+        parent.complete().expect("end");
+        let r = store.reader();
+        let info = r.run(run.id()).expect("run");
+        assert_eq!((info.name.as_str(), info.started_at, info.ended_at), ("given", 1_000, Some(3_000)));
+        assert_eq!(info.parent.as_ref(), Some(parent.id()));
+        assert_eq!(info.status, crate::RunStatus::Cancelled);
+        let points = r.series(run.id(), "loss").expect("series");
+        let got: Vec<(i64, f64, i64)> = points.iter().map(|p| (p.step, p.value, p.timestamp_ms)).collect();
+        assert_eq!(got[..2], [(5, 0.5, 2_000), (5, 0.25, 1_500)]);
+        assert_eq!(got[2].0, 6);
+        assert_ne!(got[2].2, 1_500, "a point without a time is logged at now");
     }
 
     #[test]

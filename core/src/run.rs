@@ -121,7 +121,13 @@ fn install_panic_hook() {
 }
 
 impl Run {
-    pub(crate) fn start(store: &Store, experiment: &str, name: Option<&str>, parent: Option<&Run>) -> Result<Run> {
+    pub(crate) fn start(
+        store: &Store,
+        experiment: &str,
+        name: Option<&str>,
+        parent: Option<&RunId>,
+        started_at_ms: i64,
+    ) -> Result<Run> {
         let limits = Limits::LOCAL;
         limits.check_name("experiment name", experiment)?;
         if let Some(n) = name {
@@ -134,10 +140,10 @@ impl Run {
             id: id.to_string(),
             experiment: experiment.to_string(),
             name: display.clone(),
-            parent: parent.map(|p| p.id().to_string()),
+            parent: parent.map(RunId::to_string),
         };
         let buffers = Arc::new(RunBuffers::default());
-        let new = NewRun { started, at: now_ms(), buffers: buffers.clone() };
+        let new = NewRun { started, at: started_at_ms, buffers: buffers.clone() };
         let rid = store.inner.call(|tx| Msg::CreateRun(new, tx))?;
         install_panic_hook();
         let run = Run::from_parts(store, rid, id, experiment.to_string(), display, buffers, true);
@@ -229,7 +235,7 @@ impl Run {
 
     /// Starts a child run in the same experiment, with this run as parent.
     pub fn child(&self, name: &str) -> Result<Run> {
-        Run::start(&self.shared.store, &self.shared.experiment, Some(name), Some(self))
+        Run::start(&self.shared.store, &self.shared.experiment, Some(name), Some(self.id()), now_ms())
     }
 
     /// The run's global id.
@@ -264,11 +270,23 @@ impl Run {
         self.push(name, Some(step), value)
     }
 
+    /// Logs a scalar at an explicit step with the wall time it was measured at (ms since the Unix epoch) instead of
+    /// now: how a point logged elsewhere first (an MLflow client's batch, an import) keeps its own timestamp. Later
+    /// automatic steps of `name` continue after `step`.
+    #[inline]
+    pub fn log_at_time(&self, name: &str, step: i64, value: f64, timestamp_ms: i64) -> Result<()> {
+        self.push_at(name, Some(step), value, timestamp_ms)
+    }
+
     #[inline]
     fn push(&self, name: &str, step: Option<i64>, value: f64) -> Result<()> {
+        self.push_at(name, step, value, fast_now_ms())
+    }
+
+    #[inline]
+    fn push_at(&self, name: &str, step: Option<i64>, value: f64, timestamp_ms: i64) -> Result<()> {
         let sh = &*self.shared;
         sh.store.inner.check()?;
-        let timestamp_ms = fast_now_ms();
         let full = {
             let mut set = sh.buffers.series.lock().unwrap_or_else(|e| e.into_inner());
             let i = match set.index.get(name) {
@@ -552,6 +570,12 @@ impl Run {
 
     /// Records a final status (used by `runlog exec` for a run its child may have ended too).
     pub fn end(&self, status: RunStatus, reason: Option<&str>) -> Result<()> {
+        self.end_at(status, reason, now_ms())
+    }
+
+    /// Records a final status with the wall time the run ended at (ms since the Unix epoch) instead of now: the end
+    /// time a client outside this process chose (an MLflow client's `end_time`). Waits like [`Run::end`].
+    pub fn end_at(&self, status: RunStatus, reason: Option<&str>, ended_at_ms: i64) -> Result<()> {
         if status == RunStatus::Running || status == RunStatus::Crashed {
             return Err(Error::invalid(format!("{status} is not a final status a run can be ended with")));
         }
@@ -560,7 +584,9 @@ impl Run {
         let body = StatusChange { status, reason };
         self.shared.store.inner.check()?;
         self.shared.buffers.ended.store(true, Ordering::Release);
-        self.shared.store.inner.send(Msg::Record(self.pending(Kind::Status, "", None, record::encode(&body))))?;
+        let mut p = self.pending(Kind::Status, "", None, record::encode(&body));
+        p.at = ended_at_ms;
+        self.shared.store.inner.send(Msg::Record(p))?;
         self.flush()?;
         if let Some(o) = self.shared.store.observer() {
             o.run_ended(self);

@@ -356,6 +356,60 @@ impl Store {
         Ok(lines.into_iter().map(|e| (e.name, e.value.level, e.value.target, e.value.message)).collect())
     }
 
+    /// Every experiment, oldest first, as dicts: id (local, an int), name, created_at, updated_at, tags.
+    fn experiment_details<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+        let reader = self.reader()?;
+        let all = py.detach(|| reader.experiment_details()).map_err(err)?;
+        all.iter()
+            .map(|e| {
+                let d = PyDict::new(py);
+                d.set_item("id", e.id)?;
+                d.set_item("name", &e.name)?;
+                d.set_item("created_at", e.created_at)?;
+                d.set_item("updated_at", e.updated_at)?;
+                d.set_item("tags", e.tags.clone())?;
+                Ok(d)
+            })
+            .collect()
+    }
+
+    /// Creates an experiment if it does not exist; waits until it is committed.
+    fn create_experiment(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        let s = self.store.get()?;
+        py.detach(|| s.create_experiment(name)).map_err(err)
+    }
+
+    /// Sets (or with `None` removes) a tag of an experiment, creating the experiment if new; waits for the commit.
+    #[pyo3(signature = (name, key, value))]
+    fn set_experiment_tag(&self, py: Python<'_>, name: &str, key: &str, value: Option<&str>) -> PyResult<()> {
+        let s = self.store.get()?;
+        py.detach(|| s.set_experiment_tag(name, key, value)).map_err(err)
+    }
+
+    /// The latest point of every scalar series of a run by MLflow's rule (the highest step, then the latest
+    /// timestamp, then the largest value): `{name: (value, timestamp_ms, step)}`.
+    fn latest_points(&self, py: Python<'_>, run_id: &str) -> PyResult<HashMap<String, (f64, i64, i64)>> {
+        let id = self.resolve(py, run_id)?;
+        let reader = self.reader()?;
+        py.detach(|| {
+            let mut out = HashMap::new();
+            for m in reader.metrics(&id)? {
+                if m.kind != runlog::MetricKind::Scalar {
+                    continue;
+                }
+                let points = reader.series(&id, &m.name)?;
+                let best = points.iter().max_by(|a, b| {
+                    (a.step, a.timestamp_ms).cmp(&(b.step, b.timestamp_ms)).then(a.value.total_cmp(&b.value))
+                });
+                if let Some(p) = best {
+                    out.insert(m.name, (p.value, p.timestamp_ms, p.step));
+                }
+            }
+            Ok(out)
+        })
+        .map_err(err)
+    }
+
     /// The bytes of a blob (a file's or an image's content) by its hash.
     fn blob<'py>(&self, py: Python<'py>, hash: &str) -> PyResult<Bound<'py, PyBytes>> {
         let hash = runlog::BlobHash::parse(hash).map_err(err)?;
@@ -532,8 +586,11 @@ impl NativeRun {
 #[pymethods]
 impl NativeRun {
     /// Starts a run (`experiment`, optional `name`, optional `parent`) or, with `run_id`, attaches to an existing one.
+    /// With `started_at_ms` the run starts at that wall time (ms since the epoch) and `parent_id` names its parent
+    /// by id: a run whose start an MLflow client chose.
     #[new]
-    #[pyo3(signature = (store, run_id=None, experiment=None, name=None, parent=None))]
+    #[pyo3(signature = (store, run_id=None, experiment=None, name=None, parent=None, parent_id=None, started_at_ms=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         store: Py<Store>,
@@ -541,12 +598,21 @@ impl NativeRun {
         experiment: Option<&str>,
         name: Option<&str>,
         parent: Option<PyRef<'_, NativeRun>>,
+        parent_id: Option<&str>,
+        started_at_ms: Option<i64>,
     ) -> PyResult<Self> {
         let s = store.get().store.get()?.clone();
         let run = match (run_id, parent) {
             (Some(spec), _) => {
                 let id = store.get().resolve(py, spec)?;
                 py.detach(|| runlog::Run::attach(&s, &id)).map_err(err)?
+            }
+            (None, None) if started_at_ms.is_some() || parent_id.is_some() => {
+                let experiment =
+                    experiment.ok_or_else(|| PyValueError::new_err("a new run needs an experiment name"))?;
+                let parent = parent_id.map(RunId::parse).transpose().map_err(err)?;
+                let at = started_at_ms.unwrap_or_else(runlog::now_ms);
+                py.detach(|| s.start_run_at(experiment, name, parent.as_ref(), at)).map_err(err)?
             }
             (None, Some(parent)) => {
                 let p = parent.run.get()?.clone();
@@ -678,15 +744,39 @@ impl NativeRun {
     #[pyo3(signature = (status, reason=None))]
     fn _end(&self, py: Python<'_>, status: &str, reason: Option<&str>) -> PyResult<()> {
         let run = self.run.get()?;
-        let status = match RunStatus::parse(status) {
-            Some(s @ (RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled)) => s,
-            _ => {
-                return Err(PyValueError::new_err(format!(
-                    "status {status:?} is not one a run can end with (completed, failed, cancelled)"
-                )));
-            }
-        };
+        let status = final_status(status)?;
         py.detach(|| run.end(status, reason)).map_err(err)
+    }
+
+    /// Ends the run like `_end`, at the wall time `ended_at_ms` (ms since the epoch) instead of now.
+    #[pyo3(signature = (status, ended_at_ms, reason=None))]
+    fn _end_at(&self, py: Python<'_>, status: &str, ended_at_ms: i64, reason: Option<&str>) -> PyResult<()> {
+        let run = self.run.get()?;
+        let status = final_status(status)?;
+        py.detach(|| run.end_at(status, reason, ended_at_ms)).map_err(err)
+    }
+
+    /// Logs one MLflow batch in one call: params first (write-once; waits for each check), then tags, then metrics
+    /// `(key, value, timestamp_ms, step)` with their own timestamps. Stops at the first error; what came before it
+    /// is logged.
+    fn _log_batch(
+        &self,
+        py: Python<'_>,
+        metrics: Vec<(String, f64, i64, i64)>,
+        params: Vec<(String, String)>,
+        tags: Vec<(String, String)>,
+    ) -> PyResult<()> {
+        let run = self.run.get()?;
+        if !params.is_empty() {
+            py.detach(|| params.into_iter().try_for_each(|(k, v)| run.log_param(&k, v))).map_err(err)?;
+        }
+        for (k, v) in &tags {
+            run.set_tag(k, v).map_err(err)?;
+        }
+        for (key, value, timestamp_ms, step) in &metrics {
+            run.log_at_time(key, *step, *value, *timestamp_ms).map_err(err)?;
+        }
+        Ok(())
     }
 
     /// Waits until everything this run logged is committed.
@@ -723,6 +813,16 @@ impl NativeRun {
     fn _make_active(&self) -> PyResult<()> {
         self.run.get()?.make_active();
         Ok(())
+    }
+}
+
+/// A status a run can end with, by its lowercase name.
+fn final_status(status: &str) -> PyResult<RunStatus> {
+    match RunStatus::parse(status) {
+        Some(s @ (RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled)) => Ok(s),
+        _ => Err(PyValueError::new_err(format!(
+            "status {status:?} is not one a run can end with (completed, failed, cancelled)"
+        ))),
     }
 }
 

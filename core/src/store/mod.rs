@@ -16,9 +16,10 @@ pub use schema::{APPEND_ONLY_TABLES, SCHEMA_VERSION};
 pub use writer::{CHANNEL_CAPACITY, GROUP_MAX_RECORDS, MAX_QUEUED_BYTES};
 
 use crate::error::{Error, Result};
+use crate::limits::Limits;
 use crate::read::Reader;
 use crate::run::Run;
-use crate::types::StoreId;
+use crate::types::{RunId, StoreId, now_ms};
 use crossbeam_channel::Sender;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -257,12 +258,56 @@ impl Store {
 
     /// Starts a run in `experiment` (created if new), named after its id. See [`Store::start_named_run`].
     pub fn start_run(&self, experiment: &str) -> Result<Run> {
-        Run::start(self, experiment, None, None)
+        Run::start(self, experiment, None, None, now_ms())
     }
 
     /// Starts a run with a display name.
     pub fn start_named_run(&self, experiment: &str, name: &str) -> Result<Run> {
-        Run::start(self, experiment, Some(name), None)
+        Run::start(self, experiment, Some(name), None, now_ms())
+    }
+
+    /// Starts a run whose start time (ms since the Unix epoch), name and parent were chosen elsewhere: how a run
+    /// an MLflow client creates keeps the client's `start_time`. `parent` names the parent run by id (it need not be
+    /// open in this process); `None` names the run after its id, as [`Store::start_run`] does.
+    pub fn start_run_at(
+        &self,
+        experiment: &str,
+        name: Option<&str>,
+        parent: Option<&RunId>,
+        started_at_ms: i64,
+    ) -> Result<Run> {
+        Run::start(self, experiment, name, parent, started_at_ms)
+    }
+
+    /// Creates the experiment `name` if it does not exist yet (an experiment otherwise appears with its first run).
+    ///
+    /// # Blocking
+    /// Waits until it is committed.
+    pub fn create_experiment(&self, name: &str) -> Result<()> {
+        Limits::LOCAL.check_name("experiment name", name)?;
+        self.write_experiment_tag(name, None)
+    }
+
+    /// Sets the tag `key` of the experiment `name` (created if new) to `value`, or removes it with `None`. Like run
+    /// tags, every value stays in the store's history and the latest one wins on read
+    /// ([`crate::Reader::experiment_details`]).
+    ///
+    /// # Blocking
+    /// Waits until it is committed.
+    pub fn set_experiment_tag(&self, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        let l = Limits::LOCAL;
+        l.check_name("experiment name", name)?;
+        l.check_name("experiment tag name", key)?;
+        if let Some(v) = value {
+            l.check_bytes(&format!("value of experiment tag {key:?}"), v, l.max_string_bytes)?;
+        }
+        self.write_experiment_tag(name, Some((key.to_string(), value.map(str::to_string))))
+    }
+
+    fn write_experiment_tag(&self, name: &str, tag: Option<(String, Option<String>)>) -> Result<()> {
+        self.inner.check()?;
+        let t = writer::ExperimentTag { experiment: name.to_string(), tag, at: now_ms() };
+        self.inner.call(|tx| Msg::ExperimentTag(t, tx))
     }
 
     /// Waits until everything logged before this call, by any run of this process, is committed.

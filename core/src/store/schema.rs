@@ -8,7 +8,7 @@ use crate::error::{Context, Error, Result};
 use rusqlite::{Connection, TransactionBehavior};
 
 /// The schema version this runlog writes and reads.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Tables holding logged facts: UPDATE and DELETE on them fail (triggers).
 pub const APPEND_ONLY_TABLES: &[&str] = &[
@@ -21,10 +21,11 @@ pub const APPEND_ONLY_TABLES: &[&str] = &[
     "sync_blobs",
     "sync_events",
     "sync_remotes",
+    "experiment_tags",
 ];
 
 /// Migration `i` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -121,6 +122,19 @@ CREATE TABLE sync_remotes (
 CREATE INDEX sync_remotes_by_name ON sync_remotes(name, id);
 "#;
 
+/// Version 3: experiment tags, append-only (the last row of an experiment and key wins; a NULL value removes the
+/// tag). Writing one creates its experiment, so an experiment can exist before its first run.
+const V3: &str = r#"
+CREATE TABLE experiment_tags (
+    id         INTEGER PRIMARY KEY,
+    experiment INTEGER NOT NULL REFERENCES experiments(id),
+    key        TEXT NOT NULL,
+    value      TEXT,
+    at         INTEGER NOT NULL
+);
+CREATE INDEX experiment_tags_by_experiment ON experiment_tags(experiment, key, id);
+"#;
+
 fn append_only_triggers() -> String {
     let mut sql = String::new();
     for t in APPEND_ONLY_TABLES {
@@ -215,6 +229,30 @@ mod tests {
         let err = migrate(&mut c, "x.db").expect_err("refused");
         assert!(err.to_string().contains("newer"), "{err}");
         assert_eq!(version(&c).expect("v"), SCHEMA_VERSION + 1);
+    }
+
+    #[test]
+    fn a_version_2_store_reads_without_experiment_tags_and_migrates_on_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("v2.db");
+        {
+            let c = Connection::open(&path).expect("open");
+            for sql in &MIGRATIONS[..2] {
+                c.execute_batch(sql).expect("migrate");
+            }
+            c.execute("INSERT INTO meta(key, value) VALUES ('store_id', 'x')", []).expect("id");
+            c.execute("INSERT INTO experiments(name, created_at) VALUES ('old', 5)", []).expect("experiment");
+            c.pragma_update(None, "user_version", 2).expect("version");
+        }
+        let r = crate::Reader::open(&path).expect("read v2");
+        let all = r.experiment_details().expect("details");
+        assert_eq!((all.len(), all[0].name.as_str(), all[0].tags.len()), (1, "old", 0));
+        assert_eq!(r.schema_version().expect("version"), 2, "reading never migrates");
+        drop(r);
+        let store = crate::Store::open(&path).expect("open for writing migrates");
+        store.set_experiment_tag("old", "k", Some("v")).expect("tag");
+        assert_eq!(store.reader().schema_version().expect("version"), SCHEMA_VERSION);
+        assert_eq!(store.reader().experiment_details().expect("details")[0].tags["k"], "v");
     }
 
     #[test]

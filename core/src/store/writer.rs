@@ -135,10 +135,19 @@ pub(crate) enum Msg {
         run: i64,
         buffers: Arc<RunBuffers>,
     },
+    /// An experiment created (if new) and, with a key, one of its tags set or removed; answered once committed.
+    ExperimentTag(ExperimentTag, Sender<Result<()>>),
     /// Sync bookkeeping, committed with the next group.
     Outbox(OutboxRow),
     Flush(Sender<Result<()>>),
     Shutdown,
+}
+
+/// An experiment to create if it does not exist, and optionally a tag of it (`value: None` removes the tag).
+pub(crate) struct ExperimentTag {
+    pub(crate) experiment: String,
+    pub(crate) tag: Option<(String, Option<String>)>,
+    pub(crate) at: i64,
 }
 
 /// One row of the sync outbox (see `crate::outbox`).
@@ -246,6 +255,7 @@ enum Work {
     WriteOnce(Pending, Sender<Result<()>>),
     Chunk(i64, Arc<str>, Vec<Point>),
     CreateRun(NewRun, Sender<Result<i64>>),
+    ExperimentTag(ExperimentTag, Sender<Result<()>>),
     Attach(i64),
     Outbox(OutboxRow),
 }
@@ -344,6 +354,10 @@ impl Writer {
             Msg::CreateRun(r, tx) => {
                 self.urgent = true;
                 self.pending.push(Work::CreateRun(r, tx));
+            }
+            Msg::ExperimentTag(t, tx) => {
+                self.urgent = true;
+                self.pending.push(Work::ExperimentTag(t, tx));
             }
             Msg::Attach { run, buffers } => {
                 self.runs.push((run, buffers));
@@ -444,6 +458,9 @@ impl Writer {
                 Work::CreateRun(_, tx) => {
                     let _ = tx.send(Err(err.clone()));
                 }
+                Work::ExperimentTag(_, tx) => {
+                    let _ = tx.send(Err(err.clone()));
+                }
                 _ => {}
             }
         }
@@ -475,6 +492,10 @@ impl Writer {
                     let rid = create_run(&tx, r, &self.writer_id, self.cfg.heartbeat_interval)?;
                     replies.push(Reply::Run(reply.clone(), Ok(rid)));
                     created.push((rid, r.buffers.clone()));
+                }
+                Work::ExperimentTag(t, reply) => {
+                    experiment_tag(&tx, t)?;
+                    replies.push(Reply::Unit(reply.clone(), Ok(())));
                 }
                 Work::Attach(rid) => beat(&tx, *rid, &self.writer_id, now, self.cfg.heartbeat_interval)?,
                 Work::Outbox(row) => row.insert(&tx)?,
@@ -574,12 +595,25 @@ fn write_once(tx: &Connection, p: &Pending) -> rusqlite::Result<Result<()>> {
     }
 }
 
+/// The local id of an experiment, created first if it does not exist.
+fn experiment_id(tx: &Connection, name: &str, at: i64) -> rusqlite::Result<i64> {
+    tx.prepare_cached("INSERT OR IGNORE INTO experiments(name, created_at) VALUES (?1, ?2)")?
+        .execute(params![name, at])?;
+    tx.prepare_cached("SELECT id FROM experiments WHERE name = ?1")?.query_row([name], |x| x.get(0))
+}
+
+fn experiment_tag(tx: &Connection, t: &ExperimentTag) -> rusqlite::Result<()> {
+    let exp = experiment_id(tx, &t.experiment, t.at)?;
+    if let Some((key, value)) = &t.tag {
+        tx.prepare_cached("INSERT INTO experiment_tags(experiment, key, value, at) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![exp, key, value, t.at])?;
+    }
+    Ok(())
+}
+
 fn create_run(tx: &Connection, r: &NewRun, writer: &str, interval: Duration) -> rusqlite::Result<i64> {
     let s = &r.started;
-    tx.prepare_cached("INSERT OR IGNORE INTO experiments(name, created_at) VALUES (?1, ?2)")?
-        .execute(params![s.experiment, r.at])?;
-    let exp: i64 =
-        tx.prepare_cached("SELECT id FROM experiments WHERE name = ?1")?.query_row([&s.experiment], |x| x.get(0))?;
+    let exp = experiment_id(tx, &s.experiment, r.at)?;
     tx.prepare_cached("INSERT INTO runs(id, experiment, name, parent, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
         .execute(params![s.id, exp, s.name, s.parent, r.at])?;
     let rid = tx.last_insert_rowid();

@@ -59,6 +59,14 @@ class Store:
         """``(stream, level, target, message)`` of each log line."""
     def blob(self, hash: str) -> bytes:
         """The bytes of a file or image by content hash."""
+    def experiment_details(self) -> list[dict[str, Any]]:
+        """Every experiment, oldest first: id (local int), name, created_at, updated_at, tags."""
+    def create_experiment(self, name: str) -> None:
+        """Creates an experiment if it does not exist; waits for the commit."""
+    def set_experiment_tag(self, name: str, key: str, value: str | None) -> None:
+        """Sets (``None``: removes) a tag of an experiment, creating the experiment if new; waits for the commit."""
+    def latest_points(self, run_id: str) -> dict[str, tuple[float, int, int]]:
+        """``{name: (value, timestamp_ms, step)}``: each scalar series' latest point by MLflow's rule."""
 
 class NativeRun:
     """The compiled half of ``runlog.Run``."""
@@ -70,6 +78,8 @@ class NativeRun:
         experiment: str | None = None,
         name: str | None = None,
         parent: NativeRun | None = None,
+        parent_id: str | None = None,
+        started_at_ms: int | None = None,
     ) -> Any: ...
     def log(self, name: str, value: float | int | bool | str | Any, description: str = "", step: int | None = None) -> None:
         """Logs one value: a number as the next point of the series ``name`` (at ``step`` if given), a str as a
@@ -94,5 +104,12 @@ class NativeRun:
     def _upload_file(self, name: str, path: str) -> None: ...
     def _upload_bytes(self, name: str, data: bytes) -> None: ...
     def _end(self, status: str, reason: str | None = None) -> None: ...
+    def _end_at(self, status: str, ended_at_ms: int, reason: str | None = None) -> None: ...
+    def _log_batch(
+        self,
+        metrics: list[tuple[str, float, int, int]],
+        params: list[tuple[str, str]],
+        tags: list[tuple[str, str]],
+    ) -> None: ...
     def _flush(self) -> None: ...
     def _make_active(self) -> None: ...
