@@ -20,27 +20,29 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use futures_util::StreamExt;
 use runlog_wire::{Batch, BatchId, MissingReply, MissingRequest, ServiceLimits, truncate};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::Arc;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
     storage: Arc<dyn Storage>,
     limits: ServiceLimits,
-    buckets: Arc<Mutex<HashMap<[u8; 32], Bucket>>>,
+    /// Requests per token (by the blake3 of the token): governor's GCRA, the token bucket of the limits.
+    rate: Option<Arc<governor::DefaultKeyedRateLimiter<[u8; 32]>>>,
 }
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
+/// The quota of [`ServiceLimits::max_requests_per_second`] with [`ServiceLimits::request_burst`]; None for no limit.
+fn quota(limits: &ServiceLimits) -> Option<governor::Quota> {
+    let rate = std::num::NonZeroU32::new(u32::try_from(limits.max_requests_per_second).unwrap_or(u32::MAX))?;
+    let burst = std::num::NonZeroU32::new(u32::try_from(limits.request_burst).unwrap_or(u32::MAX).max(1))?;
+    Some(governor::Quota::per_second(rate).allow_burst(burst))
 }
 
 impl AppState {
     /// State over a storage, enforcing `limits`.
     pub fn new(storage: Arc<dyn Storage>, limits: ServiceLimits) -> AppState {
-        AppState { storage, limits, buckets: Arc::default() }
+        let rate = quota(&limits).map(|q| Arc::new(governor::RateLimiter::keyed(q)));
+        AppState { storage, limits, rate }
     }
 
     /// The storage.
@@ -48,25 +50,15 @@ impl AppState {
         &self.storage
     }
 
-    /// Takes one request from the token's bucket, or says how many seconds to wait.
+    /// Takes one request from the token's allowance, or says how many whole seconds to wait (at least 1).
     fn take(&self, token: &str) -> Result<(), u64> {
-        let rate = self.limits.max_requests_per_second as f64;
-        if rate <= 0.0 {
-            return Ok(());
-        }
-        let burst = (self.limits.request_burst as f64).max(1.0);
+        let Some(rate) = &self.rate else { return Ok(()) };
         let key = *blake3::hash(token.as_bytes()).as_bytes();
-        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let bucket = b.entry(key).or_insert(Bucket { tokens: burst, at: now });
-        bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * rate).min(burst);
-        bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err((((1.0 - bucket.tokens) / rate).ceil() as u64).max(1))
-        }
+        rate.check_key(&key).map_err(|not_until| {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        })
     }
 }
 

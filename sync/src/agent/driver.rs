@@ -87,35 +87,23 @@ enum Item {
     Skip(i64),
 }
 
-struct Pacer {
-    rate: f64,
-    burst: f64,
-    tokens: f64,
-    at: Instant,
-}
+/// Paces requests below the remote's published rate (90% of it, so its 429 stays the exception): governor's GCRA.
+struct Pacer(governor::DefaultDirectRateLimiter);
 
 impl Pacer {
-    fn new(l: &ServiceLimits) -> Pacer {
-        let rate = l.max_requests_per_second as f64;
-        // Keep below the remote's rate so its 429 stays the exception.
-        let burst = (l.request_burst as f64).min(rate).max(1.0);
-        Pacer { rate: rate * 0.9, burst, tokens: burst, at: Instant::now() }
+    fn new(l: &ServiceLimits) -> Option<Pacer> {
+        let rate = (l.max_requests_per_second as f64) * 0.9;
+        if rate <= 0.0 {
+            return None;
+        }
+        let burst = l.request_burst.min(l.max_requests_per_second).clamp(1, u64::from(u32::MAX)) as u32;
+        let quota = governor::Quota::with_period(Duration::from_secs_f64(1.0 / rate))?
+            .allow_burst(std::num::NonZeroU32::new(burst)?);
+        Some(Pacer(governor::RateLimiter::direct(quota)))
     }
 
-    async fn take(&mut self) {
-        if self.rate <= 0.0 {
-            return;
-        }
-        let now = Instant::now();
-        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
-        self.at = now;
-        if self.tokens < 1.0 {
-            let wait = Duration::from_secs_f64((1.0 - self.tokens) / self.rate);
-            tokio::time::sleep(wait).await;
-            self.tokens = 1.0;
-            self.at = Instant::now();
-        }
-        self.tokens -= 1.0;
+    async fn take(&self) {
+        self.0.until_ready().await;
     }
 }
 
@@ -386,13 +374,13 @@ impl Syncer {
         let l = self.remote.limits().await?;
         self.limits = Some(l);
         self.limits_at = Some(Instant::now());
-        self.pacer = Some(Pacer::new(&l));
+        self.pacer = Pacer::new(&l);
         Ok(l)
     }
 
     async fn pace(&mut self) {
         self.summary.requests += 1;
-        if let Some(p) = &mut self.pacer {
+        if let Some(p) = &self.pacer {
             p.take().await;
         }
     }

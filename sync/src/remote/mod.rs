@@ -55,6 +55,18 @@ pub trait Remote: Send + Sync {
     async fn reconcile(&self, batch: &EncodedBatch) -> Result<Reconciled>;
 }
 
+/// The wait a `Retry-After` header asks for, in either of its forms (RFC 9110 10.2.3): delay-seconds, or an
+/// HTTP-date (`Wed, 21 Oct 2015 07:28:00 GMT`, measured from `now`; a date in the past is no wait). At most a day.
+pub fn retry_after(headers: &reqwest::header::HeaderMap, now: std::time::SystemTime) -> Option<std::time::Duration> {
+    const MAX: std::time::Duration = std::time::Duration::from_secs(86_400);
+    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs).min(MAX));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(at.duration_since(now).unwrap_or_default().min(MAX))
+}
+
 /// Opens the remote a configuration names (by its URL's scheme).
 pub fn open(cfg: &crate::config::RemoteConfig) -> Result<std::sync::Arc<dyn Remote>> {
     let url = cfg.url.as_str();
@@ -106,4 +118,29 @@ pub(crate) fn http_client(
         b = b.add_root_certificate(cert);
     }
     b.build().map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_after;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        // 2015-10-21 07:28:00 UTC.
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let wait = |v: &str| {
+            let mut h = reqwest::header::HeaderMap::new();
+            h.insert(reqwest::header::RETRY_AFTER, v.parse().expect("header value"));
+            retry_after(&h, now)
+        };
+        assert_eq!(wait("120"), Some(Duration::from_secs(120)));
+        assert_eq!(wait(" 0 "), Some(Duration::ZERO));
+        assert_eq!(wait("Wed, 21 Oct 2015 07:28:30 GMT"), Some(Duration::from_secs(30)));
+        assert_eq!(wait("Wed, 21 Oct 2015 07:00:00 GMT"), Some(Duration::ZERO), "a date in the past is no wait");
+        assert_eq!(wait("99999999"), Some(Duration::from_secs(86_400)), "at most a day");
+        assert_eq!(wait("-1"), None);
+        assert_eq!(wait("soon"), None);
+        assert_eq!(retry_after(&reqwest::header::HeaderMap::new(), SystemTime::now()), None);
+    }
 }

@@ -60,13 +60,7 @@ async fn check(url: &str, resp: reqwest::Response) -> Result<reqwest::Response> 
     if status.is_success() {
         return Ok(resp);
     }
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+    let retry_after = super::retry_after(resp.headers(), std::time::SystemTime::now());
     let text = resp.text().await.unwrap_or_default();
     let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
         Ok(b) => (b.code, b.message),

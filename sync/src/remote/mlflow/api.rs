@@ -228,13 +228,7 @@ impl Api {
     async fn send(&self, req: reqwest::RequestBuilder, url: &str) -> Result<bytes::Bytes> {
         let resp = self.authed(req).send().await.map_err(|e| net(url, &e))?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .filter(|s| s.is_finite() && *s >= 0.0)
-            .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
+        let retry_after = crate::remote::retry_after(resp.headers(), std::time::SystemTime::now());
         let body = resp.bytes().await.map_err(|e| net(url, &e))?;
         if status.is_success() {
             return Ok(body);
