@@ -17,13 +17,7 @@ pub struct Args {
 }
 
 fn when(ms: i64) -> String {
-    let ago = (runlog_core::now_ms() - ms).max(0) / 1000;
-    match ago {
-        0..60 => format!("{ago} s ago"),
-        60..3600 => format!("{} min ago", ago / 60),
-        3600..86400 => format!("{} h ago", ago / 3600),
-        _ => format!("{} days ago", ago / 86400),
-    }
+    crate::common::format_ago(ms, runlog_core::now_ms())
 }
 
 /// Runs `runlog status`.
