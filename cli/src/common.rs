@@ -1,11 +1,13 @@
 //! What several subcommands share: exit codes, opening a store read-only, naming runs, and plain-text formatting
-//! (times, durations, numbers, colour, aligned tables). Times and durations are `jiff`'s.
+//! (times, durations, numbers, colour, aligned tables), each on a well-kept crate: `jiff` for times and durations,
+//! `anstyle`/`anstream` for colour and the NO_COLOR rules, `comfy-table` for tables.
 //!
 //! This module knows nothing about any one subcommand and never writes a store.
 
+use anstyle::{AnsiColor, Style};
 use anyhow::Context as _;
-use runlog_core::{ErrorKind, Reader, RunId, RunInfo, RunStatus};
 use jiff::Unit;
+use runlog_core::{ErrorKind, Reader, RunId, RunInfo, RunStatus};
 use std::fmt;
 use std::path::Path;
 
@@ -83,7 +85,7 @@ pub fn open_run(path: &Path, spec: &str) -> anyhow::Result<(Reader, RunInfo)> {
     Ok((reader, info))
 }
 
-/// ANSI colours, used only when allowed.
+/// ANSI styles (`anstyle`), used only when allowed; see [`color_allowed`].
 #[derive(Debug, Clone, Copy)]
 pub struct Paint {
     /// Whether to emit escape codes.
@@ -91,30 +93,37 @@ pub struct Paint {
 }
 
 impl Paint {
-    fn wrap(self, code: &str, s: &str) -> String {
-        if self.on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    fn wrap(self, style: Style, s: &str) -> String {
+        if self.on { format!("{style}{s}{style:#}") } else { s.to_string() }
     }
 
     /// Bold text (headers).
     pub fn bold(self, s: &str) -> String {
-        self.wrap("1", s)
+        self.wrap(Style::new().bold(), s)
     }
 
     /// Dim text (secondary information).
     pub fn dim(self, s: &str) -> String {
-        self.wrap("2", s)
+        self.wrap(Style::new().dimmed(), s)
     }
 
     /// A status in its colour: green completed, yellow running, red failed or crashed, dim cancelled.
     pub fn status(self, s: RunStatus) -> String {
-        let c = match s {
-            RunStatus::Completed => "32",
-            RunStatus::Running => "33",
-            RunStatus::Failed | RunStatus::Crashed => "31",
-            RunStatus::Cancelled => "2",
+        let style = match s {
+            RunStatus::Completed => AnsiColor::Green.on_default(),
+            RunStatus::Running => AnsiColor::Yellow.on_default(),
+            RunStatus::Failed | RunStatus::Crashed => AnsiColor::Red.on_default(),
+            RunStatus::Cancelled => Style::new().dimmed(),
         };
-        self.wrap(c, s.as_str())
+        self.wrap(style, s.as_str())
     }
+}
+
+/// Whether stdout may be coloured: never with `--no-color`; otherwise as `anstream` decides for stdout, which
+/// follows the NO_COLOR and CLICOLOR conventions: never with `NO_COLOR` set to a non-empty value, always with
+/// `CLICOLOR_FORCE` set (non-zero), never with `CLICOLOR=0`, else only on a terminal that is not `TERM=dumb`.
+pub fn color_allowed(no_color_flag: bool) -> bool {
+    !no_color_flag && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
 }
 
 /// Formats ms since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC, by `jiff`). A time outside jiff's range (years -9999
@@ -209,17 +218,19 @@ pub fn unique_prefix_len<'a>(ids: impl Iterator<Item = &'a str>, min: usize) -> 
     need.min(32)
 }
 
-/// A plain-text table with aligned columns; cells may contain ANSI codes (they do not count towards the width).
+/// A plain-text table with aligned columns, laid out by `comfy-table`: no borders, two spaces between columns, no
+/// trailing spaces. Widths count what a terminal shows: ANSI escape codes count zero, wide (CJK) characters two.
 #[derive(Debug, Default)]
 pub struct TextTable {
+    header: Vec<String>,
     rows: Vec<Vec<String>>,
     right: Vec<bool>,
 }
 
 impl TextTable {
-    /// A table with a header row; `right[i]` right-aligns column i (numbers).
+    /// A table with a header row (none if empty); `right[i]` right-aligns column i (numbers).
     pub fn new(header: Vec<String>, right: Vec<bool>) -> TextTable {
-        TextTable { rows: vec![header], right }
+        TextTable { header, rows: Vec::new(), right }
     }
 
     /// Adds a row.
@@ -227,51 +238,36 @@ impl TextTable {
         self.rows.push(row);
     }
 
-    /// Renders it, two spaces between columns, no trailing spaces.
+    /// Whether it has no rows (the header aside).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Renders it, one line per row, each ended by a newline.
     pub fn render(&self) -> String {
-        let n = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let mut widths = vec![0; n];
+        use comfy_table::{CellAlignment, ContentArrangement, Table};
+        let mut t = Table::new();
+        t.load_preset(comfy_table::presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        if !self.header.is_empty() {
+            t.set_header(&self.header);
+        }
         for r in &self.rows {
-            for (i, c) in r.iter().enumerate() {
-                widths[i] = widths[i].max(visible_len(c));
+            t.add_row(r);
+        }
+        for (i, c) in t.column_iter_mut().enumerate() {
+            // The preset draws no lines, so the padding alone parts the columns: two spaces between, none before.
+            c.set_padding((if i == 0 { 0 } else { 1 }, 1));
+            if self.right.get(i).copied().unwrap_or(false) {
+                c.set_cell_alignment(CellAlignment::Right);
             }
         }
         let mut out = String::new();
-        for r in &self.rows {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate() {
-                if i > 0 {
-                    line.push_str("  ");
-                }
-                let pad = widths[i] - visible_len(c);
-                if self.right.get(i).copied().unwrap_or(false) {
-                    line.push_str(&" ".repeat(pad));
-                    line.push_str(c);
-                } else {
-                    line.push_str(c);
-                    line.push_str(&" ".repeat(pad));
-                }
-            }
+        for line in t.lines() {
             out.push_str(line.trim_end());
             out.push('\n');
         }
         out
     }
-}
-
-fn visible_len(s: &str) -> usize {
-    let mut n = 0;
-    let mut in_esc = false;
-    for ch in s.chars() {
-        if in_esc {
-            in_esc = ch != 'm';
-        } else if ch == '\x1b' {
-            in_esc = true;
-        } else {
-            n += 1;
-        }
-    }
-    n
 }
 
 /// A run as the stable JSON of `runlog ls --json` and `runlog show --json`.
@@ -356,6 +352,32 @@ mod tests {
             assert_eq!(format_ago(now - ago, now), want, "{ago} ms ago");
         }
         assert!(format_ago(i64::MIN, now).ends_with(" ago"), "no panic far in the past");
+    }
+
+    #[test]
+    fn tables_align_what_a_terminal_shows() {
+        let p = Paint { on: true };
+        let mut t = TextTable::new(vec![p.dim("name"), p.dim("status"), p.dim("loss")], vec![false, false, true]);
+        t.push(vec!["adam".into(), p.status(RunStatus::Completed), "0.1".into()]);
+        t.push(vec!["学习率".into(), p.status(RunStatus::Failed), "12.25".into()]);
+        t.push(vec!["x".into(), "-".into(), "-".into()]);
+        let out = t.render();
+        let plain: Vec<String> = out.lines().map(|l| anstream::adapter::strip_str(l).to_string()).collect();
+        assert_eq!(
+            plain,
+            [
+                "name    status      loss",
+                "adam    completed    0.1",
+                "学习率  failed     12.25",
+                "x       -              -"
+            ],
+            "{out}"
+        );
+        assert!(out.contains("\x1b[32mcompleted\x1b[0m"), "colours kept: {out:?}");
+        assert!(!out.lines().any(|l| l.ends_with(' ')), "no trailing spaces: {out:?}");
+        let mut t = TextTable::new(Vec::new(), vec![]);
+        t.push(vec!["  k".into(), "v".into()]);
+        assert_eq!(t.render(), "  k  v\n", "no header, leading spaces of a cell kept");
     }
 
     #[test]

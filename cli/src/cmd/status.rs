@@ -51,11 +51,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         println!("no remote configured and nothing synced yet ({} records in the store)", reader.max_seq()?);
     }
     for s in &all {
-        if g.color {
-            println!("\x1b[1m{}\x1b[0m", s.remote);
-        } else {
-            println!("{}", s.remote);
-        }
+        println!("{}", crate::common::Paint { on: g.color }.bold(&s.remote));
         println!("  pending      {} records, {} blobs", s.pending_records, s.pending_blobs);
         println!("  acknowledged through record {} of {}", s.acked_through, s.max_seq);
         match &s.last_success {
