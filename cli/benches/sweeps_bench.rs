@@ -1,84 +1,93 @@
-//! Benchmarks of issue 12 (search, sweeps, TensorBoard), reported as figures (no assertions):
+//! Benchmarks of issue 12 (search, sweeps, TensorBoard):
 //! - `runlog ls --filter EXPR --sort KEY` over 10,000 runs (target: at most 100 ms);
-//! - the experiment page of 1,000 runs x 10 metrics in headless Chromium: navigation start to every chart drawn
-//!   (target: at most 1 s), and the `/api/overlay` request alone;
+//! - the experiment page of 1,000 runs x 10 metrics in headless Chromium: navigation start to every chart drawn, as
+//!   the page itself measures it (target: at most 1 s), and the `/api/overlay` request alone;
 //! - `runlog import tensorboard` of a directory of 1M scalar points (written by `runlog export tensorboard`): points/s.
 //!
-//! `cargo bench -p runlog-cli --bench sweeps_bench` runs them; add `-- --keep DIR` to keep the stores for hyperfine,
-//! e.g. `hyperfine -N --warmup 3 "target/release/runlog --store DIR/runs10000.db ls --filter 'metrics.loss < 0.01'"`.
-//! Under `cargo test` (no `--bench` argument) it runs a tiny version, so the test suite stays fast.
+//! `cargo bench -p runlog-cli --bench sweeps_bench` runs them (divan: fastest, slowest, median, mean per benchmark,
+//! points/s for the import); set `RUNLOG_BENCH_KEEP=DIR` to keep the stores for hyperfine, e.g.
+//! `hyperfine -N --warmup 3 "target/release/runlog --store DIR/runs10000.db ls --filter 'metrics.loss < 0.01'"`.
+//! Under `cargo test` (no `--bench`) divan runs each benchmark once on tiny stores, so the test suite stays fast.
 
-#[path = "../tests/util/mod.rs"]
-mod util;
+mod support;
 
+use divan::Bencher;
+use divan::counter::ItemsCount;
 use runlog_core::Value;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::{FULL, dir};
+
+const FILTER: &str = "metrics.loss < 0.01 and params.optimizer = 'adam' and tags.stage != 'final'";
+
+fn runs() -> usize {
+    if *FULL { 10_000 } else { 50 }
+}
+
+fn sweep_runs() -> usize {
+    if *FULL { 1_000 } else { 20 }
+}
+
+fn tb_points() -> usize {
+    if *FULL { 1_000_000 } else { 20_000 }
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let full = args.iter().any(|a| a == "--bench");
-    let keep = args.iter().position(|a| a == "--keep").and_then(|i| args.get(i + 1)).map(PathBuf::from);
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let dir = keep.clone().unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).expect("bench dir");
-    let (runs, trials) = if full { (10_000, 20) } else { (50, 2) };
-
-    let store = dir.join(format!("runs{runs}.db"));
-    if !store.exists() {
-        let t = Instant::now();
-        make_runs(&store, runs);
-        println!("made {runs} runs in {:.1} s", t.elapsed().as_secs_f64());
+    let _guard = support::init_dir();
+    for args in LS_ARGS {
+        let args = ls_args(args);
+        let lines = support::runlog(&runs_store(), &args).stdout.iter().filter(|&&b| b == b'\n').count();
+        println!("runlog {} ({} runs): {lines} lines out", args.join(" "), runs());
     }
-    let filter = "metrics.loss < 0.01 and params.optimizer = 'adam' and tags.stage != 'final'";
-    for args in [
-        &["ls", "--json"][..],
-        &["ls", "--filter", filter],
-        &["ls", "--json", "--filter", filter, "--sort", "-metrics.loss"],
-        &["ls", "--sort", "params.lr DESC, metrics.loss"],
-    ] {
-        let mut shown = 0;
-        let times: Vec<Duration> = (0..trials)
-            .map(|_| {
-                let t = Instant::now();
-                let o = util::runlog(&store, args);
-                let e = t.elapsed();
-                assert!(o.status.success(), "runlog {args:?} failed: {}", util::stderr(&o));
-                shown = o.stdout.iter().filter(|&&b| b == b'\n').count();
-                e
-            })
-            .collect();
-        report(&format!("runlog {} ({runs} runs, {shown} lines out)", args.join(" ")), &times);
-    }
-    sweep_page(&dir, if full { 1_000 } else { 20 }, if full { 5 } else { 1 });
-    tb_import(&dir, if full { 1_000_000 } else { 20_000 }, if full { 3 } else { 1 });
-    if let Some(k) = keep {
-        println!("stores kept in {}", k.display());
+    sweep_store();
+    let logs = tb_logs();
+    let bytes: u64 =
+        std::fs::read_dir(&logs).expect("dir").filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
+    println!("runlog import tensorboard: {} points, {:.1} MB of event files", tb_points(), bytes as f64 / 1e6);
+    divan::main();
+    sweep_page();
+    if let Some(k) = std::env::var_os("RUNLOG_BENCH_KEEP") {
+        println!("stores kept in {}", Path::new(&k).display());
     }
 }
 
-fn start_ui(store: &Path) -> (util::browser::Killed, String) {
-    use std::io::BufRead as _;
-    let mut ui = util::cmd(store)
-        .args(["ui", "--listen", "127.0.0.1:0"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn runlog ui");
-    let mut line = String::new();
-    std::io::BufReader::new(ui.stdout.take().expect("stdout")).read_line(&mut line).expect("URL line");
-    let url =
-        line.split_whitespace().find(|w| w.starts_with("http://")).expect("URL").trim_end_matches('/').to_string();
-    (util::browser::Killed(ui), url)
+fn runs_store() -> PathBuf {
+    let p = dir().join(format!("runs{}.db", runs()));
+    support::made(&p, &format!("{} runs", runs()), |p| make_runs(p, runs()));
+    p
 }
 
-/// `runs` runs of 10 metrics x 100 steps with three params; the experiment page's time to every chart drawn.
-fn sweep_page(dir: &Path, runs: usize, trials: usize) {
-    let store = dir.join(format!("sweep{runs}.db"));
-    if !store.exists() {
-        let t = Instant::now();
-        let s = util::open_store(&store);
-        for i in 0..runs {
+/// `runlog ls` over [`runs`] runs: JSON, a filter, a filter and a sort, a two-key sort; the whole process.
+#[divan::bench(args = LS_ARGS, sample_count = 20, sample_size = 1)]
+fn runlog_ls(b: Bencher, args: &str) {
+    let store = runs_store();
+    let args = ls_args(args);
+    b.bench_local(|| support::runlog(&store, &args));
+}
+
+/// The `runlog ls` command lines measured, `FILTER` standing for [`FILTER`].
+const LS_ARGS: [&str; 4] = [
+    "ls --json",
+    "ls --filter FILTER",
+    "ls --json --filter FILTER --sort -metrics.loss",
+    "ls --sort params.lr DESC, metrics.loss",
+];
+
+/// One of [`LS_ARGS`] as arguments (the sort keys, which hold spaces, are one argument).
+fn ls_args(line: &str) -> Vec<&str> {
+    let args: Vec<&str> = match line.split_once(" --sort ") {
+        Some((head, sort)) => head.split(' ').chain(["--sort", sort]).collect(),
+        None => line.split(' ').collect(),
+    };
+    args.into_iter().map(|a| if a == "FILTER" { FILTER } else { a }).collect()
+}
+
+fn sweep_store() -> PathBuf {
+    let n = sweep_runs();
+    let p = dir().join(format!("sweep{n}.db"));
+    support::made(&p, &format!("{n} runs x 10 metrics x 100 steps"), |p| {
+        let s = support::open_store(p);
+        for i in 0..n {
             let run = s.start_named_run("sweep", &format!("trial{i}")).expect("run");
             run.log_param("lr", [0.1, 0.03, 0.01, 0.003, 0.001][i % 5]).expect("param");
             run.log_param("optimizer", if i % 2 == 0 { "adam" } else { "sgd" }).expect("param");
@@ -92,27 +101,35 @@ fn sweep_page(dir: &Path, runs: usize, trials: usize) {
             run.complete().expect("end");
         }
         s.flush().expect("flush");
-        println!("made {runs} runs x 10 metrics x 100 steps in {:.1} s", t.elapsed().as_secs_f64());
-    }
-    let (_ui, url) = start_ui(&store);
+    });
+    p
+}
+
+/// `GET /api/overlay` of [`sweep_runs`] runs grouped by lr, 400 buckets.
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn api_overlay(b: Bencher) {
+    let (_ui, url) = support::start_ui(&sweep_store());
     let overlay = format!("{url}/api/overlay?experiment=sweep&name=metric0&group=params.lr&points=400");
-    let times: Vec<Duration> = (0..trials.max(3))
-        .map(|_| {
-            let t = Instant::now();
-            let r = util::http("GET", &overlay, None);
-            let e = t.elapsed();
-            assert_eq!(r.status, 200, "{}", r.text());
-            e
-        })
-        .collect();
-    report(&format!("GET /api/overlay ({runs} runs, grouped by lr, 400 buckets)"), &times);
-    let b = util::browser::Browser::start();
+    b.bench_local(|| support::get_json(&overlay));
+}
+
+/// The experiment page of [`sweep_runs`] runs x 10 metrics: navigation start to every chart drawn.
+fn sweep_page() {
+    let runs = sweep_runs();
+    let (_ui, url) = support::start_ui(&sweep_store());
+    let Some(b) = support::Browser::start() else {
+        println!("experiment page: skipped (no /usr/bin/chromium or /usr/bin/chromedriver)");
+        return;
+    };
     let mut ms = Vec::new();
-    for _ in 0..trials {
-        b.goto(&format!("{url}/experiments/sweep"));
+    for _ in 0..if *FULL { 5 } else { 1 } {
+        let Some(t) = b.load(&format!("{url}/experiments/sweep"), "true") else {
+            println!("experiment page: never became ready");
+            return;
+        };
         let lines = b.js("return window.runlogCharts['sweep:parallel'].lines.length");
         assert_eq!(lines.as_u64(), Some(runs as u64), "every run drawn");
-        ms.push(b.js("return parseInt(document.body.dataset.readyMs, 10)").as_u64().unwrap_or(0));
+        ms.push(t);
         println!("    milestones (ms): {}", b.js("return document.body.dataset.timings").as_str().unwrap_or("?"));
     }
     println!(
@@ -123,12 +140,38 @@ fn sweep_page(dir: &Path, runs: usize, trials: usize) {
     );
 }
 
-/// Exports a run of `points` scalar points (10 series) to a TensorBoard directory, then times importing it.
-fn tb_import(dir: &Path, points: usize, trials: usize) {
-    let src = dir.join(format!("tbsrc{points}.db"));
-    let logs = dir.join(format!("tb{points}"));
+/// `runlog import tensorboard` of a directory of [`tb_points`] scalar points (10 series) into a new store.
+#[divan::bench(sample_count = 3, sample_size = 1)]
+fn import_tensorboard(b: Bencher) {
+    let points = tb_points();
+    let logs = tb_logs();
+    let logs = logs.to_str().expect("path").to_string();
+    let mut k = 0;
+    b.counter(ItemsCount::new(points))
+        .with_inputs(|| {
+            k += 1;
+            let store = dir().join(format!("tbimport{points}-{k}.db"));
+            let _ = std::fs::remove_file(&store);
+            store
+        })
+        .bench_local_values(|store| {
+            let o = support::runlog(&store, &["import", "tensorboard", &logs]);
+            let out = String::from_utf8_lossy(&o.stdout);
+            assert!(out.contains(&format!(": {points} scalar points")), "{out}");
+            store
+        });
+    for k in 1..=k {
+        let _ = std::fs::remove_file(dir().join(format!("tbimport{points}-{k}.db")));
+    }
+}
+
+/// A TensorBoard directory of [`tb_points`] points, written by `runlog export tensorboard` (made once).
+fn tb_logs() -> PathBuf {
+    let points = tb_points();
+    let logs = dir().join(format!("tb{points}"));
     if !logs.exists() {
-        let s = util::open_store(&src);
+        let src = dir().join(format!("tbsrc{points}.db"));
+        let s = support::open_store(&src);
         let run = s.start_named_run("bench", "tb").expect("run");
         for i in 0..points {
             run.log_at(&format!("series{}", i % 10), (i / 10) as i64, (i as f64 * 1e-4).sin()).expect("log");
@@ -136,39 +179,9 @@ fn tb_import(dir: &Path, points: usize, trials: usize) {
         run.complete().expect("end");
         s.flush().expect("flush");
         drop(s);
-        let o = util::runlog(&src, &["export", "tensorboard", "bench/tb", logs.to_str().expect("path")]);
-        assert!(o.status.success(), "export: {}", util::stderr(&o));
+        support::runlog(&src, &["export", "tensorboard", "bench/tb", logs.to_str().expect("path")]);
     }
-    let bytes: u64 =
-        std::fs::read_dir(&logs).expect("dir").filter_map(|e| e.ok()?.metadata().ok()).map(|m| m.len()).sum();
-    let mut times = Vec::new();
-    for k in 0..trials {
-        let store = dir.join(format!("tbimport{points}-{k}.db"));
-        let _ = std::fs::remove_file(&store);
-        let t = Instant::now();
-        let o = util::runlog(&store, &["import", "tensorboard", logs.to_str().expect("path")]);
-        times.push(t.elapsed());
-        assert!(o.status.success(), "import: {}", util::stderr(&o));
-        assert!(util::stdout(&o).contains(&format!(": {points} scalar points")), "{}", util::stdout(&o));
-        let _ = std::fs::remove_file(&store);
-    }
-    report(
-        &format!("runlog import tensorboard ({points} points, {:.1} MB of event files)", bytes as f64 / 1e6),
-        &times,
-    );
-    let best = times.iter().min().copied().unwrap_or_default().as_secs_f64();
-    println!("    {:.2}M points/s (best trial)", points as f64 / best / 1e6);
-}
-
-fn report(what: &str, times: &[Duration]) {
-    let mut ms: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e3).collect();
-    ms.sort_by(f64::total_cmp);
-    println!(
-        "{what}\n    first {:>7.1} ms  min {:>7.1} ms  median {:>7.1} ms",
-        ms[0].max(times[0].as_secs_f64() * 1e3),
-        ms[0],
-        ms[ms.len() / 2]
-    );
+    logs
 }
 
 /// `n` runs in 20 experiments; every tenth run has three child runs; 3 params, a tag, 2 scalar series each.

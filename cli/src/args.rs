@@ -15,8 +15,8 @@ Exit codes:
   5    runlog log: some input lines were malformed and skipped
   N    runlog exec: the command's own exit code (128 + signal if a signal ended it; 130 after Ctrl-C)
 
-Errors are printed on stderr as one line starting with \"runlog: \". Colour is used only on a terminal, never with
-NO_COLOR set or --no-color.";
+Errors are printed on stderr as one line starting with \"runlog: \". Colour is used on a terminal (not TERM=dumb) or
+with CLICOLOR_FORCE set, never with NO_COLOR set, CLICOLOR=0 or --no-color.";
 
 /// runlog: a local-first metric store for ML training.
 #[derive(Debug, Parser)]
@@ -25,7 +25,7 @@ pub struct Cli {
     /// The store file (default: $RUNLOG_STORE, else ./runlog.db).
     #[arg(long, global = true, env = "RUNLOG_STORE")]
     pub store: Option<PathBuf>,
-    /// Never colour the output (colour is only used on a terminal, and never when NO_COLOR is set).
+    /// Never colour the output (colour is used on a terminal or with CLICOLOR_FORCE, never when NO_COLOR is set).
     #[arg(long, global = true)]
     pub no_color: bool,
     /// What to do.

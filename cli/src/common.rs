@@ -1,9 +1,12 @@
 //! What several subcommands share: exit codes, opening a store read-only, naming runs, and plain-text formatting
-//! (times, durations, numbers, colour, aligned tables).
+//! (times, durations, numbers, colour, aligned tables), each on a well-kept crate: `jiff` for times and durations,
+//! `anstyle`/`anstream` for colour and the NO_COLOR rules, `comfy-table` for tables.
 //!
 //! This module knows nothing about any one subcommand and never writes a store.
 
+use anstyle::{AnsiColor, Style};
 use anyhow::Context as _;
+use jiff::Unit;
 use runlog_core::{ErrorKind, Reader, RunId, RunInfo, RunStatus};
 use std::fmt;
 use std::path::Path;
@@ -82,7 +85,7 @@ pub fn open_run(path: &Path, spec: &str) -> anyhow::Result<(Reader, RunInfo)> {
     Ok((reader, info))
 }
 
-/// ANSI colours, used only when allowed.
+/// ANSI styles (`anstyle`), used only when allowed; see [`color_allowed`].
 #[derive(Debug, Clone, Copy)]
 pub struct Paint {
     /// Whether to emit escape codes.
@@ -90,65 +93,96 @@ pub struct Paint {
 }
 
 impl Paint {
-    fn wrap(self, code: &str, s: &str) -> String {
-        if self.on { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+    fn wrap(self, style: Style, s: &str) -> String {
+        if self.on { format!("{style}{s}{style:#}") } else { s.to_string() }
     }
 
     /// Bold text (headers).
     pub fn bold(self, s: &str) -> String {
-        self.wrap("1", s)
+        self.wrap(Style::new().bold(), s)
     }
 
     /// Dim text (secondary information).
     pub fn dim(self, s: &str) -> String {
-        self.wrap("2", s)
+        self.wrap(Style::new().dimmed(), s)
     }
 
     /// A status in its colour: green completed, yellow running, red failed or crashed, dim cancelled.
     pub fn status(self, s: RunStatus) -> String {
-        let c = match s {
-            RunStatus::Completed => "32",
-            RunStatus::Running => "33",
-            RunStatus::Failed | RunStatus::Crashed => "31",
-            RunStatus::Cancelled => "2",
+        let style = match s {
+            RunStatus::Completed => AnsiColor::Green.on_default(),
+            RunStatus::Running => AnsiColor::Yellow.on_default(),
+            RunStatus::Failed | RunStatus::Crashed => AnsiColor::Red.on_default(),
+            RunStatus::Cancelled => Style::new().dimmed(),
         };
-        self.wrap(c, s.as_str())
+        self.wrap(style, s.as_str())
     }
 }
 
-/// Formats ms since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC).
+/// Whether stdout may be coloured: never with `--no-color`; otherwise as `anstream` decides for stdout, which
+/// follows the NO_COLOR and CLICOLOR conventions: never with `NO_COLOR` set to a non-empty value, always with
+/// `CLICOLOR_FORCE` set (non-zero), never with `CLICOLOR=0`, else only on a terminal that is not `TERM=dumb`.
+pub fn color_allowed(no_color_flag: bool) -> bool {
+    !no_color_flag && anstream::AutoStream::choice(&std::io::stdout()) != anstream::ColorChoice::Never
+}
+
+/// Formats ms since the epoch as `YYYY-MM-DD HH:MM:SS` (UTC, by `jiff`). A time outside jiff's range (years -9999
+/// to 9999, as a corrupt or hand-made store may hold) is shown as its number: `-99999999999999999 ms`.
 pub fn format_time(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    match jiff::Timestamp::from_millisecond(ms) {
+        Ok(t) => t.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        Err(_) => format!("{ms} ms"),
+    }
 }
 
-/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Formats a duration in ms compactly: `850ms`, `12.3s`, `4m05s`, `2h03m`, `3d04h`.
+/// Formats a duration in ms compactly, to its two largest units (truncated): `850ms`, `12.3s`, `4m5s`, `2h3m`,
+/// `3d4h` (jiff's friendly format, days of 24 hours). Negative durations show as `0ms`.
 pub fn format_duration(ms: i64) -> String {
+    use jiff::fmt::friendly::{Designator, FractionalUnit, Spacing, SpanPrinter};
     let ms = ms.max(0);
-    let s = ms / 1000;
-    match ms {
-        0..1_000 => format!("{ms}ms"),
-        1_000..60_000 => format!("{:.1}s", ms as f64 / 1000.0),
-        60_000..3_600_000 => format!("{}m{:02}s", s / 60, s % 60),
-        3_600_000..86_400_000 => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
-        _ => format!("{}d{:02}h", s / 86_400, s % 86_400 / 3600),
+    let printer =
+        SpanPrinter::new().designator(Designator::Compact).spacing(Spacing::None).zero_unit(Unit::Millisecond);
+    let d = jiff::SignedDuration::from_millis(ms);
+    if ms < 1_000 {
+        return printer.duration_to_string(&d);
+    }
+    // Under a minute: tenths of a second, rounded (59.96 s is `1m`).
+    let tenths = ms.saturating_add(50) / 100 * 100;
+    if tenths < 60_000 {
+        let d = jiff::SignedDuration::from_millis(tenths);
+        return printer.fractional(Some(FractionalUnit::Second)).precision(Some(1)).duration_to_string(&d);
+    }
+    let (ms, d) = if ms < 60_000 { (tenths, jiff::SignedDuration::from_millis(tenths)) } else { (ms, d) };
+    let (largest, smallest) = match ms {
+        ..3_600_000 => (Unit::Minute, Unit::Second),
+        3_600_000..86_400_000 => (Unit::Hour, Unit::Minute),
+        _ => (Unit::Day, Unit::Hour),
+    };
+    let round = jiff::SpanRound::new().largest(largest).smallest(smallest).mode(jiff::RoundMode::Trunc);
+    match jiff::Span::try_from(d).and_then(|s| s.round(round.days_are_24_hours())) {
+        Ok(span) => printer.span_to_string(&span),
+        Err(_) => printer.duration_to_string(&d),
+    }
+}
+
+/// How long ago `ms` (since the epoch) was, in its largest unit, truncated: `12 seconds ago`, `3 minutes ago`,
+/// `1 hour ago`, `2 days ago` (jiff's friendly format). A time in the future counts as now.
+pub fn format_ago(ms: i64, now_ms: i64) -> String {
+    use jiff::fmt::friendly::{Designator, Spacing, SpanPrinter};
+    let ago = (now_ms.saturating_sub(ms)).max(0);
+    let largest = match ago {
+        ..60_000 => Unit::Second,
+        60_000..3_600_000 => Unit::Minute,
+        3_600_000..86_400_000 => Unit::Hour,
+        _ => Unit::Day,
+    };
+    let round = jiff::SpanRound::new().largest(largest).smallest(largest).mode(jiff::RoundMode::Trunc);
+    let printer = SpanPrinter::new().designator(Designator::Verbose).spacing(Spacing::BetweenUnitsAndDesignators);
+    let d = -jiff::SignedDuration::from_millis(ago);
+    match jiff::Span::try_from(d).and_then(|s| s.round(round.days_are_24_hours())) {
+        Ok(span) if span.is_zero() => "0 seconds ago".to_string(),
+        Ok(span) => printer.span_to_string(&span),
+        Err(_) => printer.duration_to_string(&d),
     }
 }
 
@@ -184,17 +218,19 @@ pub fn unique_prefix_len<'a>(ids: impl Iterator<Item = &'a str>, min: usize) -> 
     need.min(32)
 }
 
-/// A plain-text table with aligned columns; cells may contain ANSI codes (they do not count towards the width).
+/// A plain-text table with aligned columns, laid out by `comfy-table`: no borders, two spaces between columns, no
+/// trailing spaces. Widths count what a terminal shows: ANSI escape codes count zero, wide (CJK) characters two.
 #[derive(Debug, Default)]
 pub struct TextTable {
+    header: Vec<String>,
     rows: Vec<Vec<String>>,
     right: Vec<bool>,
 }
 
 impl TextTable {
-    /// A table with a header row; `right[i]` right-aligns column i (numbers).
+    /// A table with a header row (none if empty); `right[i]` right-aligns column i (numbers).
     pub fn new(header: Vec<String>, right: Vec<bool>) -> TextTable {
-        TextTable { rows: vec![header], right }
+        TextTable { header, rows: Vec::new(), right }
     }
 
     /// Adds a row.
@@ -202,51 +238,36 @@ impl TextTable {
         self.rows.push(row);
     }
 
-    /// Renders it, two spaces between columns, no trailing spaces.
+    /// Whether it has no rows (the header aside).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Renders it, one line per row, each ended by a newline.
     pub fn render(&self) -> String {
-        let n = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let mut widths = vec![0; n];
+        use comfy_table::{CellAlignment, ContentArrangement, Table};
+        let mut t = Table::new();
+        t.load_preset(comfy_table::presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
+        if !self.header.is_empty() {
+            t.set_header(&self.header);
+        }
         for r in &self.rows {
-            for (i, c) in r.iter().enumerate() {
-                widths[i] = widths[i].max(visible_len(c));
+            t.add_row(r);
+        }
+        for (i, c) in t.column_iter_mut().enumerate() {
+            // The preset draws no lines, so the padding alone parts the columns: two spaces between, none before.
+            c.set_padding((if i == 0 { 0 } else { 1 }, 1));
+            if self.right.get(i).copied().unwrap_or(false) {
+                c.set_cell_alignment(CellAlignment::Right);
             }
         }
         let mut out = String::new();
-        for r in &self.rows {
-            let mut line = String::new();
-            for (i, c) in r.iter().enumerate() {
-                if i > 0 {
-                    line.push_str("  ");
-                }
-                let pad = widths[i] - visible_len(c);
-                if self.right.get(i).copied().unwrap_or(false) {
-                    line.push_str(&" ".repeat(pad));
-                    line.push_str(c);
-                } else {
-                    line.push_str(c);
-                    line.push_str(&" ".repeat(pad));
-                }
-            }
+        for line in t.lines() {
             out.push_str(line.trim_end());
             out.push('\n');
         }
         out
     }
-}
-
-fn visible_len(s: &str) -> usize {
-    let mut n = 0;
-    let mut in_esc = false;
-    for ch in s.chars() {
-        if in_esc {
-            in_esc = ch != 'm';
-        } else if ch == '\x1b' {
-            in_esc = true;
-        } else {
-            n += 1;
-        }
-    }
-    n
 }
 
 /// A run as the stable JSON of `runlog ls --json` and `runlog show --json`.
@@ -292,6 +313,8 @@ mod tests {
     fn dates() {
         assert_eq!(format_time(0), "1970-01-01 00:00:00");
         assert_eq!(format_time(1_709_210_096_000), "2024-02-29 12:34:56");
+        assert_eq!(format_time(-1), "1969-12-31 23:59:59");
+        assert_eq!(format_time(i64::MIN), format!("{} ms", i64::MIN), "out of range: the number, no panic");
     }
 
     #[test]
@@ -300,8 +323,62 @@ mod tests {
         assert_eq!(format_value(3.0), "3");
         assert_eq!(format_value(0.123456789), "0.123457");
         assert_eq!(format_value(f64::NAN), "NaN");
-        assert_eq!(format_duration(61_000), "1m01s");
-        assert_eq!(format_duration(500), "500ms");
+        for (ms, want) in [
+            (-5, "0ms"),
+            (500, "500ms"),
+            (12_345, "12.3s"),
+            (59_960, "1m"),
+            (60_000, "1m"),
+            (61_000, "1m1s"),
+            (245_999, "4m5s"),
+            (7_380_000, "2h3m"),
+            (3 * 86_400_000 + 4 * 3_600_000 + 59 * 60_000, "3d4h"),
+        ] {
+            assert_eq!(format_duration(ms), want, "{ms} ms");
+        }
+        assert!(format_duration(i64::MAX).starts_with("2562047788015h"), "beyond a span's range: no panic");
+    }
+
+    #[test]
+    fn times_ago() {
+        let now = 1_709_210_096_000;
+        for (ago, want) in [
+            (0, "0 seconds ago"),
+            (-10_000, "0 seconds ago"),
+            (12_900, "12 seconds ago"),
+            (61_000, "1 minute ago"),
+            (3 * 3_600_000 + 59 * 60_000, "3 hours ago"),
+            (2 * 86_400_000 + 1, "2 days ago"),
+        ] {
+            assert_eq!(format_ago(now - ago, now), want, "{ago} ms ago");
+        }
+        assert!(format_ago(i64::MIN, now).ends_with(" ago"), "no panic far in the past");
+    }
+
+    #[test]
+    fn tables_align_what_a_terminal_shows() {
+        let p = Paint { on: true };
+        let mut t = TextTable::new(vec![p.dim("name"), p.dim("status"), p.dim("loss")], vec![false, false, true]);
+        t.push(vec!["adam".into(), p.status(RunStatus::Completed), "0.1".into()]);
+        t.push(vec!["学习率".into(), p.status(RunStatus::Failed), "12.25".into()]);
+        t.push(vec!["x".into(), "-".into(), "-".into()]);
+        let out = t.render();
+        let plain: Vec<String> = out.lines().map(|l| anstream::adapter::strip_str(l).to_string()).collect();
+        assert_eq!(
+            plain,
+            [
+                "name    status      loss",
+                "adam    completed    0.1",
+                "学习率  failed     12.25",
+                "x       -              -"
+            ],
+            "{out}"
+        );
+        assert!(out.contains("\x1b[32mcompleted\x1b[0m"), "colours kept: {out:?}");
+        assert!(!out.lines().any(|l| l.ends_with(' ')), "no trailing spaces: {out:?}");
+        let mut t = TextTable::new(Vec::new(), vec![]);
+        t.push(vec!["  k".into(), "v".into()]);
+        assert_eq!(t.render(), "  k  v\n", "no header, leading spaces of a cell kept");
     }
 
     #[test]

@@ -567,3 +567,25 @@ fn a_script_logging_through_the_cli_leaves_one_file_that_holds_everything() {
     drop(b);
     fails(&runlog(&store, &["backup", &store.display().to_string(), &dest.display().to_string()]), 1, "exists");
 }
+
+#[test]
+fn colour_follows_no_color_and_clicolor_force() {
+    let d = tmp();
+    let f = fixture(d.path());
+    let ls = |env: &[(&str, &str)], extra: &[&str]| {
+        let mut c = cmd(&f.store);
+        c.env_remove("NO_COLOR").env_remove("CLICOLOR").env_remove("CLICOLOR_FORCE").arg("ls").args(extra);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        ok(&c.stdin(std::process::Stdio::null()).output().expect("run runlog"))
+    };
+    assert!(!ls(&[], &[]).contains('\x1b'), "a pipe gets no colour");
+    let forced = ls(&[("CLICOLOR_FORCE", "1")], &[]);
+    assert!(forced.contains("\x1b[32mcompleted\x1b[0m"), "CLICOLOR_FORCE colours a pipe: {forced:?}");
+    let plain = ls(&[], &[]);
+    let lines = |s: &str| s.lines().map(|l| anstream::adapter::strip_str(l).to_string()).collect::<Vec<_>>();
+    assert_eq!(lines(&forced), lines(&plain), "colour codes do not change the alignment");
+    assert!(!ls(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], &[]).contains('\x1b'), "NO_COLOR wins");
+    assert!(!ls(&[("CLICOLOR_FORCE", "1")], &["--no-color"]).contains('\x1b'), "--no-color wins");
+}

@@ -351,16 +351,27 @@ fn snapshot(
     Ok(Ok((files.len(), bytes)))
 }
 
-/// Joins a command for display, quoting arguments a shell would split.
+/// Joins a command for display so that a POSIX shell splits it back into the same arguments (`shlex`).
+///
+/// An argument holding a NUL byte cannot come from a command line; should one appear, it is shown in Rust's debug
+/// form rather than failing the run.
 fn shell_join(args: &[String]) -> String {
-    args.iter()
-        .map(|a| {
-            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    shlex::try_join(args.iter().map(String::as_str))
+        .unwrap_or_else(|_| args.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>().join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_join;
+
+    #[test]
+    fn shell_join_splits_back_into_the_same_arguments() {
+        let args: Vec<String> =
+            ["python3", "train.py", "--name", "my run", "it's", "", "$HOME", "a\"b", "ü", "x;y", "*"]
+                .map(String::from)
+                .to_vec();
+        let joined = shell_join(&args);
+        assert!(joined.starts_with("python3 train.py --name "), "{joined}");
+        assert_eq!(shlex::split(&joined), Some(args), "{joined}");
+    }
 }

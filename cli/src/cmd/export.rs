@@ -7,7 +7,7 @@
 //! Opens the store read-only; writes only the output asked for.
 
 use super::Global;
-use super::metrics::{csv_field, csv_value};
+use super::metrics::{HEADER, csv_header, csv_point, csv_writer};
 use crate::common;
 use anyhow::Context as _;
 use std::io::{BufWriter, Write};
@@ -95,27 +95,31 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     let shown = args.output.as_ref().map_or("stdout".to_string(), |p| p.display().to_string());
     let mut out = BufWriter::with_capacity(64 << 10, out);
     match args.format {
-        Format::Csv | Format::Jsonl => {
-            if args.format == Format::Csv {
-                writeln!(out, "name,step,timestamp,value").with_context(|| format!("write {shown}"))?;
-            }
+        Format::Csv => {
+            let mut w = csv_writer(&mut out);
+            csv_header(&mut w, &HEADER).with_context(|| format!("write {shown}"))?;
             for n in &names {
                 let pts = reader.series(&info.id, n).with_context(|| format!("read series {n:?}"))?;
-                let field = csv_field(n);
+                for p in &pts {
+                    csv_point(&mut w, Some(n.as_str()), p).with_context(|| format!("write {shown}"))?;
+                }
+                bar.inc(pts.len() as u64);
+            }
+            w.flush().with_context(|| format!("write {shown}"))?;
+        }
+        Format::Jsonl => {
+            for n in &names {
+                let pts = reader.series(&info.id, n).with_context(|| format!("read series {n:?}"))?;
                 let json_name = serde_json::Value::from(n.as_str()).to_string();
                 for p in &pts {
-                    let r = if args.format == Format::Csv {
-                        writeln!(out, "{field},{},{},{}", p.step, p.timestamp_ms, csv_value(p.value))
-                    } else {
-                        writeln!(
-                            out,
-                            "{{\"name\":{json_name},\"step\":{},\"timestamp\":{},\"value\":{}}}",
-                            p.step,
-                            p.timestamp_ms,
-                            common::float_json(p.value)
-                        )
-                    };
-                    r.with_context(|| format!("write {shown}"))?;
+                    writeln!(
+                        out,
+                        "{{\"name\":{json_name},\"step\":{},\"timestamp\":{},\"value\":{}}}",
+                        p.step,
+                        p.timestamp_ms,
+                        common::float_json(p.value)
+                    )
+                    .with_context(|| format!("write {shown}"))?;
                 }
                 bar.inc(pts.len() as u64);
             }

@@ -88,16 +88,15 @@ fn write(
     match format {
         Format::Csv => {
             let several = names.len() != 1;
-            writeln!(out, "{}step,timestamp,value", if several { "name," } else { "" })?;
+            let mut w = csv_writer(&mut *out);
+            let header: &[&str] = if several { &["name", "step", "timestamp", "value"] } else { &HEADER[1..] };
+            csv_header(&mut w, header)?;
             for (n, pts) in names.iter().zip(series) {
-                let n = csv_field(n);
                 for p in pts {
-                    if several {
-                        write!(out, "{n},")?;
-                    }
-                    writeln!(out, "{},{},{}", p.step, p.timestamp_ms, csv_value(p.value))?;
+                    csv_point(&mut w, several.then_some(n.as_str()), p)?;
                 }
             }
+            w.flush()?;
         }
         Format::Json => {
             write!(out, "[")?;
@@ -139,12 +138,75 @@ fn write(
     Ok(())
 }
 
+/// The CSV header of several series (`runlog metrics` with one series leaves out `name`).
+pub const HEADER: [&str; 4] = ["name", "step", "timestamp", "value"];
+
+/// A CSV writer for `metrics -f csv` and `export -f csv`: RFC 4180 quoting by the `csv` crate (a field with a comma,
+/// quote, CR or LF is quoted, quotes doubled), records ended by `\n`.
+pub fn csv_writer<W: std::io::Write>(out: W) -> csv::Writer<W> {
+    csv::WriterBuilder::new().terminator(csv::Terminator::Any(b'\n')).from_writer(out)
+}
+
+/// Writes one point as the CSV record `[name,]step,timestamp,value`.
+pub fn csv_point<W: std::io::Write>(w: &mut csv::Writer<W>, name: Option<&str>, p: &Point) -> std::io::Result<()> {
+    let mut write = || {
+        if let Some(n) = name {
+            w.write_field(n)?;
+        }
+        w.write_field(p.step.to_string())?;
+        w.write_field(p.timestamp_ms.to_string())?;
+        w.write_field(csv_value(p.value))?;
+        w.write_record(None::<&[u8]>)
+    };
+    write().map_err(csv_io)
+}
+
+/// Writes a header record.
+pub fn csv_header<W: std::io::Write>(w: &mut csv::Writer<W>, fields: &[&str]) -> std::io::Result<()> {
+    w.write_record(fields).map_err(csv_io)
+}
+
+/// A CSV writer's error as the I/O error it wraps, so a closed pipe stays `BrokenPipe` (which `main` takes as the
+/// reader having enough).
+fn csv_io(e: csv::Error) -> std::io::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => std::io::Error::other(format!("CSV: {other:?}")),
+    }
+}
+
 /// A float for CSV: shortest round-trip form, or NaN / inf / -inf.
-pub fn csv_value(v: f64) -> String {
+fn csv_value(v: f64) -> String {
     if v.is_finite() { format!("{v}") } else { format_value(v) }
 }
 
-/// Quotes a CSV field if it needs it.
-pub fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_names_as_rfc_4180_and_reads_back() {
+        let names = ["val,top-1".to_string(), "say \"hi\"\nthere".to_string(), "plain".to_string()];
+        let pt = |step, value| Point { step, timestamp_ms: 1_700_000_000_000, value };
+        let series = vec![vec![pt(0, 0.5)], vec![pt(1, f64::NAN)], vec![pt(2, f64::NEG_INFINITY), pt(3, 1e-7)]];
+        let mut out = Vec::new();
+        write(&mut out, Format::Csv, &names, &series).expect("write");
+        let text = String::from_utf8(out).expect("utf-8");
+        assert!(text.starts_with("name,step,timestamp,value\n\"val,top-1\",0,1700000000000,0.5\n"), "{text}");
+        assert!(text.contains("\"say \"\"hi\"\"\nthere\",1,"), "quotes doubled, newline kept inside quotes: {text}");
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let rows: Vec<Vec<String>> =
+            r.records().map(|x| x.expect("a record").iter().map(String::from).collect()).collect();
+        let want = [
+            ["val,top-1", "0", "1700000000000", "0.5"],
+            ["say \"hi\"\nthere", "1", "1700000000000", "NaN"],
+            ["plain", "2", "1700000000000", "-inf"],
+            ["plain", "3", "1700000000000", "0.0000001"],
+        ];
+        assert_eq!(rows, want.map(|r| r.map(String::from).to_vec()).to_vec());
+
+        let mut one = Vec::new();
+        write(&mut one, Format::Csv, &names[..1], &series[..1]).expect("write");
+        assert_eq!(String::from_utf8(one).expect("utf-8"), "step,timestamp,value\n0,1700000000000,0.5\n");
+    }
 }

@@ -28,7 +28,8 @@ use std::process::ExitCode;
 pub struct Global {
     /// The store file named by --store or $RUNLOG_STORE, if any.
     pub store: Option<PathBuf>,
-    /// Whether colour may be used (a terminal, no NO_COLOR, no --no-color).
+    /// Whether colour may be used on stdout (see [`crate::common::color_allowed`]: no --no-color, no NO_COLOR, a
+    /// terminal or CLICOLOR_FORCE).
     pub color: bool,
 }
 
@@ -41,10 +42,7 @@ impl Global {
 
 /// Runs the chosen subcommand.
 pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
-    use std::io::IsTerminal;
-    let color =
-        !cli.no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal();
-    let g = Global { store: cli.store, color };
+    let g = Global { store: cli.store, color: crate::common::color_allowed(cli.no_color) };
     match cli.command {
         Command::Ls(a) => ls::run(a, &g),
         Command::Show(a) => show::run(a, &g),

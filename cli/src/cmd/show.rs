@@ -133,13 +133,13 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
 }
 
 fn section(s: &mut String, p: Paint, title: &str, items: impl Iterator<Item = (String, String)>) {
-    let items: Vec<_> = items.collect();
-    if items.is_empty() {
+    let mut t = TextTable::new(Vec::new(), Vec::new());
+    for (k, v) in items {
+        t.push(vec![format!("  {k}"), v]);
+    }
+    if t.is_empty() {
         return;
     }
     let _ = writeln!(s, "\n{}", p.bold(title));
-    let w = items.iter().map(|(k, _)| k.chars().count()).max().unwrap_or(0);
-    for (k, v) in items {
-        let _ = writeln!(s, "  {k:<w$}  {v}");
-    }
+    s.push_str(&t.render());
 }

@@ -17,13 +17,7 @@ pub struct Args {
 }
 
 fn when(ms: i64) -> String {
-    let ago = (runlog_core::now_ms() - ms).max(0) / 1000;
-    match ago {
-        0..60 => format!("{ago} s ago"),
-        60..3600 => format!("{} min ago", ago / 60),
-        3600..86400 => format!("{} h ago", ago / 3600),
-        _ => format!("{} days ago", ago / 86400),
-    }
+    crate::common::format_ago(ms, runlog_core::now_ms())
 }
 
 /// Runs `runlog status`.
@@ -57,11 +51,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         println!("no remote configured and nothing synced yet ({} records in the store)", reader.max_seq()?);
     }
     for s in &all {
-        if g.color {
-            println!("\x1b[1m{}\x1b[0m", s.remote);
-        } else {
-            println!("{}", s.remote);
-        }
+        println!("{}", crate::common::Paint { on: g.color }.bold(&s.remote));
         println!("  pending      {} records, {} blobs", s.pending_records, s.pending_blobs);
         println!("  acknowledged through record {} of {}", s.acked_through, s.max_seq);
         match &s.last_success {
