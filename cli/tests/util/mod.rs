@@ -1,13 +1,12 @@
 //! Shared helpers of the end-to-end tests: run the real `runlog` binary, build stores with known runs, snapshot files
-//! to prove nothing was written, and a tiny HTTP/1.1 client for loopback servers (the UI and chromedriver).
+//! to prove nothing was written, a blocking HTTP client for loopback servers (reqwest: the UI and chromedriver).
 #![allow(dead_code)]
 
 pub mod sync;
 
 use runlog_core::{Store, Value};
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -159,7 +158,7 @@ pub fn fixture(dir: &Path) -> Fixture {
 pub struct Response {
     /// Status code.
     pub status: u16,
-    /// Headers, names lowercased.
+    /// Headers, names lowercased, one entry per value.
     pub headers: Vec<(String, String)>,
     /// Body bytes (de-chunked).
     pub body: Vec<u8>,
@@ -182,76 +181,44 @@ impl Response {
     }
 }
 
-/// One HTTP/1.1 request to a loopback `http://host:port/path` URL (Connection: close).
-pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> Response {
-    let rest = url.strip_prefix("http://").expect("http:// URL");
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut s = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect to {host}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    if body.is_some() {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(&payload);
-    s.write_all(req.as_bytes()).expect("send request");
-    // Read the head, then exactly the body: some servers keep the connection open despite `Connection: close`.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 << 10];
-    let split = loop {
-        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = s.read(&mut buf).expect("read response head");
-        assert!(n > 0, "connection closed before the end of the response head");
-        raw.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status: u16 =
-        lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let length = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    if let Some(len) = length {
-        while body.len() < len {
-            let n = s.read(&mut buf).expect("read response body");
-            assert!(n > 0, "connection closed after {} of {len} body bytes", body.len());
-            body.extend_from_slice(&buf[..n]);
-        }
-        body.truncate(len);
-    } else if chunked {
-        while !body.ends_with(b"0\r\n\r\n") {
-            let n = s.read(&mut buf).expect("read chunked body");
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&buf[..n]);
-        }
-        body = dechunk(&body);
-    } else {
-        s.read_to_end(&mut body).expect("read response body");
-    }
-    Response { status, headers, body }
+/// The one blocking client of the test binary. Redirects are not followed (tests assert the 3xx itself), no proxy
+/// from the environment is used (tests touch loopback only), and no idle connection is kept: the servers under test
+/// are started and killed test by test.
+fn client() -> &'static reqwest::blocking::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("build the HTTP client")
+    })
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&b[..eol]).into_owned();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16).expect("chunk size");
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[eol + 2 + size + 2..];
+/// One request; a JSON `body` is sent as `application/json`. An error means no response came (refused, reset,
+/// timed out); any status is a response.
+pub fn try_http(method: &str, url: &str, body: Option<&serde_json::Value>) -> reqwest::Result<Response> {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("method {method:?}: {e}"));
+    let mut req = client().request(method, url);
+    if let Some(b) = body {
+        req = req.json(b);
     }
-    out
+    let r = req.send()?;
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).trim().to_string()))
+        .collect();
+    let body = r.bytes()?.to_vec();
+    Ok(Response { status, headers, body })
+}
+
+/// One request to a loopback `http://host:port/path` URL; panics when no response comes.
+pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> Response {
+    try_http(method, url, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
 
 /// A free loopback port (bound and released; good enough for tests that start one server each).
