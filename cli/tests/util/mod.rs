@@ -1,5 +1,6 @@
 //! Shared helpers of the end-to-end tests: run the real `runlog` binary, build stores with known runs, snapshot files
-//! to prove nothing was written, a blocking HTTP client for loopback servers (reqwest: the UI and chromedriver).
+//! to prove nothing was written, a blocking HTTP client for loopback servers (reqwest) and a headless browser
+//! (fantoccini over chromedriver).
 #![allow(dead_code)]
 
 pub mod sync;
@@ -226,12 +227,15 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-/// A headless Chromium driven through chromedriver (WebDriver over loopback), for tests of the web UI. Needs Debian's
-/// `chromium` and `chromium-driver` (scripts/test-env.sh installs them); RUNLOG_CHROMIUM and RUNLOG_CHROMEDRIVER
-/// override the paths. A missing browser fails the test with a message saying so.
+/// A headless Chromium driven through chromedriver with fantoccini (WebDriver over loopback), for tests of the web
+/// UI. Needs Debian's `chromium` and `chromium-driver` (scripts/test-env.sh installs them); RUNLOG_CHROMIUM and
+/// RUNLOG_CHROMEDRIVER override the paths. A missing browser fails the test with a message saying so.
+///
+/// The tests are synchronous: [`Browser`] holds its own single-threaded tokio runtime and blocks on each command.
+/// fantoccini's session task and its HTTP connection run only inside those `block_on` calls, which is enough: every
+/// command waits for its answer.
 pub mod browser {
-    use super::{free_port, http};
-    use base64::Engine as _;
+    use super::{free_port, try_http};
     use serde_json::{Value as Json, json};
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
@@ -257,10 +261,11 @@ pub mod browser {
         d
     }
 
-    /// A WebDriver session on a headless Chromium.
+    /// A WebDriver session on a headless Chromium. Dropping it ends the session, then kills chromedriver.
     pub struct Browser {
-        base: String,
-        session: String,
+        // Field order is drop order: the session's client before the runtime it runs on, chromedriver after both.
+        client: fantoccini::Client,
+        rt: tokio::runtime::Runtime,
         _driver: Killed,
         _profile: tempfile::TempDir,
     }
@@ -288,12 +293,7 @@ pub mod browser {
             let driver_proc = Killed(child);
             let base = format!("http://127.0.0.1:{port}");
             let start = Instant::now();
-            loop {
-                let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                    && http("GET", &format!("{base}/status"), None).json()["value"]["ready"] == true;
-                if ready {
-                    break;
-                }
+            while !try_http("GET", &format!("{base}/status"), None).is_ok_and(|r| r.json()["value"]["ready"] == true) {
                 assert!(start.elapsed() < PAGE_TIMEOUT, "chromedriver did not get ready on port {port}");
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -311,30 +311,27 @@ pub mod browser {
                 "--window-size=1400,1000",
                 &format!("--user-data-dir={}", profile.path().display()),
             ];
-            let caps = json!({"capabilities": {"alwaysMatch": {
+            let caps = json!({
                 "browserName": "chrome",
                 "goog:chromeOptions": {"binary": chromium, "args": args},
-            }}});
-            let r = http("POST", &format!("{base}/session"), Some(&caps));
-            let v = r.json();
-            let session = v["value"]["sessionId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("chromedriver refused a session ({}): {v}", r.status))
-                .to_string();
-            Browser { base, session, _driver: driver_proc, _profile: profile }
-        }
-
-        /// One WebDriver command; asserts it succeeded and returns its `value`.
-        pub fn cmd(&self, method: &str, path: &str, body: Option<Json>) -> Json {
-            let r = http(method, &format!("{}/session/{}{path}", self.base, self.session), body.as_ref());
-            let v = r.json();
-            assert!(r.status == 200, "webdriver {method} {path} failed ({}): {v}", r.status);
-            v["value"].clone()
+            });
+            let Json::Object(caps) = caps else { unreachable!("a JSON object literal") };
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            let client = rt
+                .block_on(async {
+                    fantoccini::ClientBuilder::rustls()
+                        .expect("rustls with the system's roots")
+                        .capabilities(caps)
+                        .connect(&base)
+                        .await
+                })
+                .unwrap_or_else(|e| panic!("chromedriver refused a session: {e}"));
+            Browser { client, rt, _driver: driver_proc, _profile: profile }
         }
 
         /// Navigates without waiting for the app.
         pub fn open(&self, url: &str) {
-            self.cmd("POST", "/url", Some(json!({ "url": url })));
+            self.rt.block_on(self.client.goto(url)).unwrap_or_else(|e| panic!("navigate to {url}: {e}"));
         }
 
         /// Navigates and waits until the app marks the page ready.
@@ -345,7 +342,9 @@ pub mod browser {
 
         /// Runs a script (its `return` value comes back).
         pub fn js(&self, script: &str) -> Json {
-            self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+            self.rt
+                .block_on(self.client.execute(script, Vec::new()))
+                .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
         }
 
         /// Polls a JS expression until it is true.
@@ -362,9 +361,7 @@ pub mod browser {
 
         /// Saves a screenshot as `test-artifacts/NAME`.
         pub fn screenshot(&self, name: &str) {
-            let b64 = self.cmd("GET", "/screenshot", None);
-            let png =
-                base64::engine::general_purpose::STANDARD.decode(b64.as_str().expect("base64 text")).expect("base64");
+            let png = self.rt.block_on(self.client.screenshot()).unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
             assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
             std::fs::write(artifacts().join(name), png).expect("save screenshot");
         }
@@ -372,7 +369,8 @@ pub mod browser {
 
     impl Drop for Browser {
         fn drop(&mut self) {
-            let _ = http("DELETE", &format!("{}/session/{}", self.base, self.session), None);
+            // Ends the WebDriver session (Chromium exits); chromedriver is killed after, by its own drop.
+            let _ = self.rt.block_on(self.client.clone().close());
         }
     }
 }
