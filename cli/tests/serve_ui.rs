@@ -6,9 +6,8 @@
 mod util;
 
 use serde_json::{Value as Json, json};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use util::browser::{Browser, Killed};
+use std::path::PathBuf;
+use util::browser::Browser;
 use util::sync::{Server, add_remote, runlog, serve};
 
 const FAST: [&str; 4] = ["--backoff-initial-ms", "20", "--backoff-max-ms", "300"];
@@ -44,22 +43,6 @@ fn synced() -> Synced {
     let out = runlog(&cfg).arg("--store").arg(&f.store).arg("sync").args(FAST).output().expect("sync");
     assert!(out.status.success(), "sync: {}", String::from_utf8_lossy(&out.stdout));
     Synced { _dir: dir, cfg, f, server }
-}
-
-/// `runlog ui` on the local store, for the answers the workspace UI must match.
-fn local_ui(store: &Path) -> (Killed, String) {
-    use std::io::BufRead as _;
-    let mut child = util::cmd(store)
-        .args(["ui", "--listen", "127.0.0.1:0"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn runlog ui");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read the URL line");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
-    (Killed(child), url.trim_end_matches('/').to_string())
 }
 
 /// A GET with optional headers, redirects not followed.
@@ -118,7 +101,7 @@ fn comparable(mut run: Json) -> Json {
 fn workspace_ui_api_answers_what_the_local_ui_answers() {
     let s = synced();
     let f = &s.f;
-    let (_local, local) = local_ui(&f.store);
+    let (_local, local) = util::start_ui(&f.store);
 
     // Runs: the same list, the same fields (status, params, tags, last values of metrics).
     let ws_runs = ws_api(&s.server, "/api/runs");

@@ -217,20 +217,6 @@ fn decode_first_pixel(png: &[u8]) -> Vec<u8> {
     vec![c.red(), c.green(), c.blue()]
 }
 
-fn start_ui(store: &Path) -> (util::browser::Killed, String) {
-    use std::io::BufRead as _;
-    let mut child = cmd(store)
-        .args(["ui", "--listen", "127.0.0.1:0"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn runlog ui");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("URL line");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("a URL").to_string();
-    (util::browser::Killed(child), url.trim_end_matches('/').to_string())
-}
-
 #[test]
 fn export_is_read_by_tensorboards_event_accumulator() {
     let d = tempfile::tempdir().expect("temp dir");

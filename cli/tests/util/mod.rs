@@ -1,13 +1,13 @@
 //! Shared helpers of the end-to-end tests: run the real `runlog` binary, build stores with known runs, snapshot files
-//! to prove nothing was written, and a tiny HTTP/1.1 client for loopback servers (the UI and chromedriver).
+//! to prove nothing was written, a blocking HTTP client for loopback servers (reqwest) and a headless browser
+//! (fantoccini over chromedriver).
 #![allow(dead_code)]
 
 pub mod sync;
 
 use runlog_core::{Store, Value};
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -159,7 +159,7 @@ pub fn fixture(dir: &Path) -> Fixture {
 pub struct Response {
     /// Status code.
     pub status: u16,
-    /// Headers, names lowercased.
+    /// Headers, names lowercased, one entry per value.
     pub headers: Vec<(String, String)>,
     /// Body bytes (de-chunked).
     pub body: Vec<u8>,
@@ -182,76 +182,44 @@ impl Response {
     }
 }
 
-/// One HTTP/1.1 request to a loopback `http://host:port/path` URL (Connection: close).
-pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> Response {
-    let rest = url.strip_prefix("http://").expect("http:// URL");
-    let (host, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut s = TcpStream::connect(host).unwrap_or_else(|e| panic!("connect to {host}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(120))).expect("timeout");
-    let payload = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
-    if body.is_some() {
-        req.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", payload.len()));
-    }
-    req.push_str("\r\n");
-    req.push_str(&payload);
-    s.write_all(req.as_bytes()).expect("send request");
-    // Read the head, then exactly the body: some servers keep the connection open despite `Connection: close`.
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 16 << 10];
-    let split = loop {
-        if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i;
-        }
-        let n = s.read(&mut buf).expect("read response head");
-        assert!(n > 0, "connection closed before the end of the response head");
-        raw.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status: u16 =
-        lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|c| c.parse().ok()).expect("status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let mut body = raw[split + 4..].to_vec();
-    let length = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok());
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
-    if let Some(len) = length {
-        while body.len() < len {
-            let n = s.read(&mut buf).expect("read response body");
-            assert!(n > 0, "connection closed after {} of {len} body bytes", body.len());
-            body.extend_from_slice(&buf[..n]);
-        }
-        body.truncate(len);
-    } else if chunked {
-        while !body.ends_with(b"0\r\n\r\n") {
-            let n = s.read(&mut buf).expect("read chunked body");
-            if n == 0 {
-                break;
-            }
-            body.extend_from_slice(&buf[..n]);
-        }
-        body = dechunk(&body);
-    } else {
-        s.read_to_end(&mut body).expect("read response body");
-    }
-    Response { status, headers, body }
+/// The one blocking client of the test binary. Redirects are not followed (tests assert the 3xx itself), no proxy
+/// from the environment is used (tests touch loopback only), and no idle connection is kept: the servers under test
+/// are started and killed test by test.
+fn client() -> &'static reqwest::blocking::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::blocking::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("build the HTTP client")
+    })
 }
 
-fn dechunk(mut b: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&b[..eol]).into_owned();
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16).expect("chunk size");
-        if size == 0 {
-            break;
-        }
-        out.extend_from_slice(&b[eol + 2..eol + 2 + size]);
-        b = &b[eol + 2 + size + 2..];
+/// One request; a JSON `body` is sent as `application/json`. An error means no response came (refused, reset,
+/// timed out); any status is a response.
+pub fn try_http(method: &str, url: &str, body: Option<&serde_json::Value>) -> reqwest::Result<Response> {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("method {method:?}: {e}"));
+    let mut req = client().request(method, url);
+    if let Some(b) = body {
+        req = req.json(b);
     }
-    out
+    let r = req.send()?;
+    let status = r.status().as_u16();
+    let headers = r
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).trim().to_string()))
+        .collect();
+    let body = r.bytes()?.to_vec();
+    Ok(Response { status, headers, body })
+}
+
+/// One request to a loopback `http://host:port/path` URL; panics when no response comes.
+pub fn http(method: &str, url: &str, body: Option<&serde_json::Value>) -> Response {
+    try_http(method, url, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
 
 /// A free loopback port (bound and released; good enough for tests that start one server each).
@@ -259,12 +227,15 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
-/// A headless Chromium driven through chromedriver (WebDriver over loopback), for tests of the web UI. Needs Debian's
-/// `chromium` and `chromium-driver` (scripts/test-env.sh installs them); RUNLOG_CHROMIUM and RUNLOG_CHROMEDRIVER
-/// override the paths. A missing browser fails the test with a message saying so.
+/// A headless Chromium driven through chromedriver with fantoccini (WebDriver over loopback), for tests of the web
+/// UI. Needs Debian's `chromium` and `chromium-driver` (scripts/test-env.sh installs them); RUNLOG_CHROMIUM and
+/// RUNLOG_CHROMEDRIVER override the paths. A missing browser fails the test with a message saying so.
+///
+/// The tests are synchronous: [`Browser`] holds its own single-threaded tokio runtime and blocks on each command.
+/// fantoccini's session task and its HTTP connection run only inside those `block_on` calls, which is enough: every
+/// command waits for its answer.
 pub mod browser {
-    use super::{free_port, http};
-    use base64::Engine as _;
+    use super::{free_port, try_http};
     use serde_json::{Value as Json, json};
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
@@ -290,10 +261,11 @@ pub mod browser {
         d
     }
 
-    /// A WebDriver session on a headless Chromium.
+    /// A WebDriver session on a headless Chromium. Dropping it ends the session, then kills chromedriver.
     pub struct Browser {
-        base: String,
-        session: String,
+        // Field order is drop order: the session's client before the runtime it runs on, chromedriver after both.
+        client: fantoccini::Client,
+        rt: tokio::runtime::Runtime,
         _driver: Killed,
         _profile: tempfile::TempDir,
     }
@@ -321,12 +293,7 @@ pub mod browser {
             let driver_proc = Killed(child);
             let base = format!("http://127.0.0.1:{port}");
             let start = Instant::now();
-            loop {
-                let ready = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                    && http("GET", &format!("{base}/status"), None).json()["value"]["ready"] == true;
-                if ready {
-                    break;
-                }
+            while !try_http("GET", &format!("{base}/status"), None).is_ok_and(|r| r.json()["value"]["ready"] == true) {
                 assert!(start.elapsed() < PAGE_TIMEOUT, "chromedriver did not get ready on port {port}");
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -344,30 +311,27 @@ pub mod browser {
                 "--window-size=1400,1000",
                 &format!("--user-data-dir={}", profile.path().display()),
             ];
-            let caps = json!({"capabilities": {"alwaysMatch": {
+            let caps = json!({
                 "browserName": "chrome",
                 "goog:chromeOptions": {"binary": chromium, "args": args},
-            }}});
-            let r = http("POST", &format!("{base}/session"), Some(&caps));
-            let v = r.json();
-            let session = v["value"]["sessionId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("chromedriver refused a session ({}): {v}", r.status))
-                .to_string();
-            Browser { base, session, _driver: driver_proc, _profile: profile }
-        }
-
-        /// One WebDriver command; asserts it succeeded and returns its `value`.
-        pub fn cmd(&self, method: &str, path: &str, body: Option<Json>) -> Json {
-            let r = http(method, &format!("{}/session/{}{path}", self.base, self.session), body.as_ref());
-            let v = r.json();
-            assert!(r.status == 200, "webdriver {method} {path} failed ({}): {v}", r.status);
-            v["value"].clone()
+            });
+            let Json::Object(caps) = caps else { unreachable!("a JSON object literal") };
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            let client = rt
+                .block_on(async {
+                    fantoccini::ClientBuilder::rustls()
+                        .expect("rustls with the system's roots")
+                        .capabilities(caps)
+                        .connect(&base)
+                        .await
+                })
+                .unwrap_or_else(|e| panic!("chromedriver refused a session: {e}"));
+            Browser { client, rt, _driver: driver_proc, _profile: profile }
         }
 
         /// Navigates without waiting for the app.
         pub fn open(&self, url: &str) {
-            self.cmd("POST", "/url", Some(json!({ "url": url })));
+            self.rt.block_on(self.client.goto(url)).unwrap_or_else(|e| panic!("navigate to {url}: {e}"));
         }
 
         /// Navigates and waits until the app marks the page ready.
@@ -378,7 +342,9 @@ pub mod browser {
 
         /// Runs a script (its `return` value comes back).
         pub fn js(&self, script: &str) -> Json {
-            self.cmd("POST", "/execute/sync", Some(json!({ "script": script, "args": [] })))
+            self.rt
+                .block_on(self.client.execute(script, Vec::new()))
+                .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
         }
 
         /// Polls a JS expression until it is true.
@@ -395,9 +361,7 @@ pub mod browser {
 
         /// Saves a screenshot as `test-artifacts/NAME`.
         pub fn screenshot(&self, name: &str) {
-            let b64 = self.cmd("GET", "/screenshot", None);
-            let png =
-                base64::engine::general_purpose::STANDARD.decode(b64.as_str().expect("base64 text")).expect("base64");
+            let png = self.rt.block_on(self.client.screenshot()).unwrap_or_else(|e| panic!("screenshot {name}: {e}"));
             assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
             std::fs::write(artifacts().join(name), png).expect("save screenshot");
         }
@@ -405,7 +369,8 @@ pub mod browser {
 
     impl Drop for Browser {
         fn drop(&mut self) {
-            let _ = http("DELETE", &format!("{}/session/{}", self.base, self.session), None);
+            // Ends the WebDriver session (Chromium exits); chromedriver is killed after, by its own drop.
+            let _ = self.rt.block_on(self.client.clone().close());
         }
     }
 }
