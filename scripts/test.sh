@@ -33,8 +33,9 @@ export CARGO_HOME=${CARGO_HOME:-$HOME/.cargo} RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.
 hostile=$(mktemp -d "${TMPDIR:-/tmp}/runlog-hostile-home-XXXXXX")
 mkdir -p "$hostile/.config/runlog"
 echo '{"remotes": [{"name": "down", "url": "http://127.0.0.1:9", "token": "t"}]}' >"$hostile/.config/runlog/remotes.json"
+# --workspace: the same feature set as the run above, so these reuse its test binaries instead of building others.
 HOME=$hostile XDG_CONFIG_HOME=$hostile/.config RUNLOG_REMOTE=down \
-  cargo test --release --test core crash
+  cargo test --workspace --release --test core crash
 HOME=$hostile XDG_CONFIG_HOME=$hostile/.config RUNLOG_REMOTE=down \
-  cargo test --release -p runlog-cli --test cli_commands
+  cargo test --workspace --release --test cli_commands
 rm -rf "$hostile"
