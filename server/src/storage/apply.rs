@@ -316,8 +316,14 @@ pub fn plan(
     held: &Held,
     limits: &ServiceLimits,
 ) -> Result<std::result::Result<Plan, BatchRefusal>> {
-    let w = wanted(checked);
-    let missing: Vec<String> = w.blobs.iter().filter(|h| !held.blobs.contains(*h)).cloned().collect();
+    // The blobs referred to (as `wanted` collects them), without building the rest of the keys again.
+    let mut missing: Vec<String> = checked
+        .iter()
+        .filter_map(|c| c.rec.body.blob().filter(|h| is_hex(h, 64)).map(str::to_ascii_lowercase))
+        .filter(|h| !held.blobs.contains(h))
+        .collect();
+    missing.sort();
+    missing.dedup();
     if !missing.is_empty() {
         return Ok(Err(BatchRefusal::BlobsMissing(missing)));
     }

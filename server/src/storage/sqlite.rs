@@ -223,8 +223,9 @@ fn write(tx: &Connection, ws: i64, store: &str, id: &BatchId, bytes: usize, plan
     let now = now_ms();
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO records(ws, store, seq, part, run, kind, name, at, step, n, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO records(ws, store, seq, part, run, kind, name, at, step, n, body,
+                                 step_hi, vmin, vmax, vlast, last_step)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )
         .map_err(sql("insert record"))?;
     let mut names = tx
@@ -249,12 +250,28 @@ fn write(tx: &Connection, ws: i64, store: &str, id: &BatchId, bytes: usize, plan
                 run_insert.execute(params![ws, run, store, experiment, name, parent, at]).map_err(sql("runs"))?;
             }
             Write::Record(r) => {
+                // A scalar chunk's statistics go in with it (one statement, not an insert and an update).
+                let s = r.stats.as_ref();
                 insert
-                    .execute(params![ws, store, r.seq, r.part, r.run, r.kind, r.name, r.at, r.step, r.n, r.body])
+                    .execute(params![
+                        ws,
+                        store,
+                        r.seq,
+                        r.part,
+                        r.run,
+                        r.kind,
+                        r.name,
+                        r.at,
+                        r.step,
+                        r.n,
+                        r.body,
+                        s.map(|s| s.step_hi),
+                        s.and_then(|s| s.min),
+                        s.and_then(|s| s.max),
+                        s.map(|s| s.last),
+                        s.map(|s| s.last_step)
+                    ])
                     .map_err(sql("insert record"))?;
-                if let Some(stats) = &r.stats {
-                    write_stats(tx, tx.last_insert_rowid(), stats)?;
-                }
             }
             Write::Names { run, name, rows } => {
                 names.execute(params![ws, run, name, *rows as i64]).map_err(sql("names"))?;
