@@ -43,3 +43,13 @@ pub fn png(salt: &[u8]) -> Vec<u8> {
     b.extend_from_slice(salt);
     b
 }
+
+/// A `runlog` command (the binary `bin`) on `store`, hermetic: no inherited store, run, colour or remote settings,
+/// and never the user's configuration (its config directory and HOME sit beside the store, in its temp directory).
+pub fn runlog_command(bin: impl AsRef<std::ffi::OsStr>, store: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(bin);
+    c.env_remove("RUNLOG_STORE").env_remove("RUNLOG_RUN_ID").env("NO_COLOR", "1").arg("--store").arg(store);
+    let config = store.parent().unwrap_or(std::path::Path::new(".")).join("config");
+    c.env("RUNLOG_CONFIG_DIR", &config).env("HOME", &config).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
+    c
+}

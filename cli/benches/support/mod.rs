@@ -48,11 +48,7 @@ pub fn dir() -> &'static Path {
 
 /// A `runlog` command on a store, with no inherited store, run, colour or remote settings.
 pub fn cmd(store: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_remove("RUNLOG_STORE").env_remove("RUNLOG_RUN_ID").env("NO_COLOR", "1").arg("--store").arg(store);
-    let config = store.parent().unwrap_or(Path::new(".")).join("config");
-    c.env("RUNLOG_CONFIG_DIR", &config).env("HOME", &config).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
-    c
+    runlog_testkit::runlog_command(BIN, store)
 }
 
 /// Runs `runlog --store STORE ARGS...`; panics, with its stderr, if it fails.

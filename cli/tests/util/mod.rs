@@ -17,12 +17,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_runlog");
 
 /// A `runlog` command on a store, with a clean environment (no inherited store, run or colour settings).
 pub fn cmd(store: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_remove("RUNLOG_STORE").env_remove("RUNLOG_RUN_ID").env("NO_COLOR", "1").arg("--store").arg(store);
-    // Never the user's configuration: the config directory (and HOME) sit beside the store, in its temp directory.
-    let config = store.parent().unwrap_or(Path::new(".")).join("config");
-    c.env("RUNLOG_CONFIG_DIR", &config).env("HOME", &config).env_remove("RUNLOG_REMOTE").env_remove("RUNLOG_TOKEN");
-    c
+    runlog_testkit::runlog_command(BIN, store)
 }
 
 /// Runs `runlog --store STORE ARGS...` and returns its output.
