@@ -45,6 +45,23 @@ if [ -z "${MLFLOW_TRACKING_URI:-}" ]; then
 fi
 # --- end MLflow tests ---
 
+# --- server storage tests (issue 11): PostgreSQL 15, Azurite's blob service and moto's S3 on loopback, from the
+# project's own scripts/services.sh, which exports RUNLOG_TEST_POSTGRES, RUNLOG_TEST_S3 and RUNLOG_TEST_AZURE with the
+# AWS_* and AZURE_* variables object_store reads. scripts/test.sh stops them on exit through RUNLOG_SERVICES_DIR.
+# Services that cannot start fail the run here. Already set RUNLOG_TEST_POSTGRES: services of one's own, not started.
+if [ -z "${RUNLOG_TEST_POSTGRES:-}" ]; then
+  RUNLOG_SERVICES_DIR=$(mktemp -d "${TMPDIR:-/tmp}/runlog-services-XXXXXX")
+  export RUNLOG_SERVICES_DIR
+  if ! _runlog_exports=$(bash "$(dirname "${BASH_SOURCE[0]}")/services.sh" start "$RUNLOG_SERVICES_DIR"); then
+    echo "test-env: the storage services did not start" >&2
+    unset _runlog_exports
+    return 1
+  fi
+  eval "$_runlog_exports"
+  unset _runlog_exports
+fi
+# --- end server storage tests ---
+
 # --- TensorBoard tests (cli/tests/tensorboard.rs): tensorboardX writes event files, TensorBoard's EventAccumulator
 # reads ours; their venv comes from scripts/tb-requirements.txt. ---
 RUNLOG_TB_PYTHON=$(bash "$(dirname "${BASH_SOURCE[0]}")/tb-venv.sh")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs what the tests need (Chromium for the UI tests, MLflow for
-# the MLflow sync tests), starts the servers they use on loopback, runs every test, and stops the servers again.
+# the MLflow sync tests, PostgreSQL, Azurite and moto for the server tests), starts the servers they use on loopback,
+# runs every test, and stops the servers again.
 # Everything comes from this repository's own files.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,6 +12,10 @@ cleanup() {
   if [ -n "${MLFLOW_DATA:-}" ]; then
     bash scripts/mlflow-server.sh stop "$MLFLOW_DATA" >/dev/null 2>&1 || true
     rm -rf "$MLFLOW_DATA"
+  fi
+  if [ -n "${RUNLOG_SERVICES_DIR:-}" ]; then
+    bash scripts/services.sh stop "$RUNLOG_SERVICES_DIR" >/dev/null 2>&1 || true
+    rm -rf "$RUNLOG_SERVICES_DIR"
   fi
 }
 trap cleanup EXIT
