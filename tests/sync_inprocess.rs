@@ -28,7 +28,7 @@ fn a_training_script_with_a_remote_in_its_environment_syncs_at_run_end() {
     }
     let dir = tempfile::tempdir().expect("dir");
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("srv")).expect("storage"));
-    let token = storage.create_workspace("w").expect("workspace");
+    let token = runlog_testkit::block_on(storage.create_workspace("w")).expect("workspace");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let server =
         BackgroundServer::start(listener, AppState::new(storage.clone() as Arc<dyn Storage>, ServiceLimits::default()))
@@ -47,14 +47,14 @@ fn a_training_script_with_a_remote_in_its_environment_syncs_at_run_end() {
         .expect("run the training script");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     // Once the script has exited, the server already holds its run: complete() waited for the upload.
-    let ws = storage.workspace_for_token(&token).expect("auth").expect("workspace");
-    let runs = storage.runs(ws).expect("runs");
+    let ws = runlog_testkit::block_on(storage.workspace_for_token(&token)).expect("auth").expect("workspace");
+    let runs = runlog_testkit::block_on(storage.runs(ws)).expect("runs");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].status, "completed");
     assert_eq!(runs[0].params.get("lr"), Some(&runlog_wire::WireValue::Float(0.1)));
     let local = runlog::Reader::open(&store_path).expect("reader");
     let id = local.resolve("inproc/script").expect("run");
-    let points = storage.series(ws, id.as_str(), "loss").expect("series");
+    let points = runlog_testkit::block_on(storage.series(ws, id.as_str(), "loss")).expect("series");
     let expected = local.series(&id, "loss").expect("local series");
     assert_eq!(points.len(), 30_000);
     assert!(points.iter().zip(&expected).all(|(a, b)| a.step == b.step && a.value.to_bits() == b.value.to_bits()));

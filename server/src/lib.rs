@@ -10,7 +10,10 @@ mod error;
 pub mod storage;
 
 pub use error::{ApiError, Error, Result};
-pub use storage::{Admin, Counter, Ingest, Read, RecordBody, ScalarChunk, SqliteStorage, Stats, Storage, WorkspaceId};
+pub use storage::{
+    Admin, BlobStore, Counter, Ingest, Page, PgStorage, Read, RecordBody, ScalarChunk, SqliteStorage, Stats, Storage,
+    WorkspaceId,
+};
 
 use axum::Json;
 use axum::body::Body;
@@ -27,38 +30,19 @@ use std::sync::Arc;
 pub struct AppState {
     storage: Arc<dyn Storage>,
     limits: ServiceLimits,
-    /// Requests per token (by the blake3 of the token): governor's GCRA, the token bucket of the limits.
-    rate: Option<Arc<governor::DefaultKeyedRateLimiter<[u8; 32]>>>,
-}
-
-/// The quota of [`ServiceLimits::max_requests_per_second`] with [`ServiceLimits::request_burst`]; None for no limit.
-fn quota(limits: &ServiceLimits) -> Option<governor::Quota> {
-    let rate = std::num::NonZeroU32::new(u32::try_from(limits.max_requests_per_second).unwrap_or(u32::MAX))?;
-    let burst = std::num::NonZeroU32::new(u32::try_from(limits.request_burst).unwrap_or(u32::MAX).max(1))?;
-    Some(governor::Quota::per_second(rate).allow_burst(burst))
+    /// Requests per workspace: a token bucket kept by the storage, so every replica draws on the same one.
+    quota: Option<storage::rate::Quota>,
 }
 
 impl AppState {
     /// State over a storage, enforcing `limits`.
     pub fn new(storage: Arc<dyn Storage>, limits: ServiceLimits) -> AppState {
-        let rate = quota(&limits).map(|q| Arc::new(governor::RateLimiter::keyed(q)));
-        AppState { storage, limits, rate }
+        AppState { storage, limits, quota: storage::rate::Quota::of(&limits) }
     }
 
     /// The storage.
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.storage
-    }
-
-    /// Takes one request from the token's allowance, or says how many whole seconds to wait (at least 1).
-    fn take(&self, token: &str) -> Result<(), u64> {
-        let Some(rate) = &self.rate else { return Ok(()) };
-        let key = *blake3::hash(token.as_bytes()).as_bytes();
-        rate.check_key(&key).map_err(|not_until| {
-            use governor::clock::Clock;
-            let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-            wait.as_secs_f64().ceil().max(1.0) as u64
-        })
     }
 }
 
@@ -83,13 +67,6 @@ pub fn router(state: AppState) -> axum::Router {
         .with_state(state)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::Internal(format!("storage task failed: {e}")))?
-        .map_err(ApiError::from)
-}
-
 /// Checks the bearer token and the rate limit; returns the workspace.
 async fn auth(state: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiError> {
     let token = headers
@@ -100,22 +77,22 @@ async fn auth(state: &AppState, headers: &HeaderMap) -> Result<WorkspaceId, ApiE
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized("missing bearer token (Authorization: Bearer <token>)"))?
         .to_string();
-    let storage = state.storage.clone();
-    let t = token.clone();
-    let ws = blocking(move || storage.workspace_for_token(&t))
+    let ws = state
+        .storage
+        .workspace_for_token(&token)
         .await?
         .ok_or(ApiError::Unauthorized("the token opens no workspace"))?;
-    if let Err(secs) = state.take(&token) {
-        let storage = state.storage.clone();
-        let _ = blocking(move || storage.bump(ws, Counter::RateLimited, 1)).await;
-        return Err(ApiError::RateLimited(secs));
+    if let Some(quota) = state.quota {
+        if let Err(wait_us) = state.storage.take_request(ws, quota).await? {
+            let _ = state.storage.bump(ws, Counter::RateLimited, 1).await;
+            return Err(ApiError::RateLimited(storage::rate::retry_after_secs(wait_us)));
+        }
     }
     Ok(ws)
 }
 
 async fn too_large(state: &AppState, ws: WorkspaceId, code: &'static str, msg: String) -> ApiError {
-    let storage = state.storage.clone();
-    let _ = blocking(move || storage.bump(ws, Counter::TooLarge, 1)).await;
+    let _ = state.storage.bump(ws, Counter::TooLarge, 1).await;
     ApiError::TooLarge(code, msg)
 }
 
@@ -145,8 +122,17 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
     headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"ok": true, "wire_version": runlog_wire::WIRE_VERSION}))
+/// Whether this replica can serve: its database and blob store answer (503 and what failed, for a load balancer).
+async fn health(State(state): State<AppState>) -> Response {
+    let checks = state.storage.health().await;
+    let ok = checks.iter().all(|(_, r)| r.is_ok());
+    let parts: serde_json::Map<String, serde_json::Value> = checks
+        .into_iter()
+        .map(|(what, r)| (what.to_string(), r.err().map_or("ok".into(), |e| e.to_string()).into()))
+        .collect();
+    let body = Json(serde_json::json!({"ok": ok, "wire_version": runlog_wire::WIRE_VERSION, "checks": parts}));
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, body).into_response()
 }
 
 async fn limits(State(state): State<AppState>) -> Json<ServiceLimits> {
@@ -181,10 +167,7 @@ async fn upload_batch(
         ));
     }
     let batch = Batch::decode(&bytes).map_err(|e| ApiError::BadRequest("malformed_batch", e.to_string()))?;
-    let storage = state.storage.clone();
-    let limits = state.limits;
-    let n = bytes.len();
-    match blocking(move || storage.apply_batch(ws, &id, n, &batch, &limits)).await? {
+    match state.storage.apply_batch(ws, id, bytes.len(), batch, state.limits).await? {
         Ok(reply) => Ok(Json(reply).into_response()),
         Err(storage::BatchRefusal::BlobsMissing(hashes)) => Err(ApiError::Conflict(
             "blob_missing",
@@ -220,8 +203,7 @@ async fn missing_blobs(
     if let Some(bad) = req.hashes.iter().find(|h| !is_hash(h)) {
         return Err(ApiError::BadRequest("bad_hash", format!("{:?} is not 64 hexadecimal digits", truncate(bad, 70))));
     }
-    let storage = state.storage.clone();
-    let missing = blocking(move || storage.missing_blobs(ws, &req.hashes)).await?;
+    let missing = state.storage.missing_blobs(ws, req.hashes).await?;
     Ok(Json(MissingReply { missing }))
 }
 
@@ -247,8 +229,7 @@ async fn upload_blob(
     if let Some(n) = content_length(&headers).filter(|n| *n > limit) {
         return Err(too_large(&state, ws, "blob_too_large", format!("blob is {n} bytes, the limit is {limit}")).await);
     }
-    let storage = state.storage.clone();
-    let mut upload = blocking(move || storage.begin_blob(ws)).await?;
+    let mut upload = state.storage.begin_blob(ws).await?;
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     let mut stream = body.into_data_stream();
@@ -260,14 +241,14 @@ async fn upload_blob(
             return Err(too_large(&state, ws, "blob_too_large", msg).await);
         }
         hasher.update(&chunk);
-        // The storage writes synchronously: each piece goes to a blocking thread (an upload dropped leaves nothing).
-        upload = blocking(move || upload.write(&chunk).map(|()| upload)).await?;
+        // An upload dropped (a refusal, a broken connection) leaves nothing behind.
+        upload.write(&chunk).await?;
     }
     let actual = hasher.finalize().to_hex().to_string();
     if actual != hash {
         return Err(ApiError::BadRequest("hash_mismatch", format!("the body hashes to {actual}, not to {hash}")));
     }
-    blocking(move || upload.commit(&hash)).await?;
+    upload.commit(&hash).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -277,10 +258,7 @@ async fn get_blob(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let ws = auth(&state, &headers).await?;
-    let storage = state.storage.clone();
-    let h = hash.clone();
-    let bytes =
-        blocking(move || storage.blob(ws, &h)).await?.ok_or_else(|| ApiError::NotFound(format!("no blob {hash}")))?;
+    let bytes = state.storage.blob(ws, &hash).await?.ok_or_else(|| ApiError::NotFound(format!("no blob {hash}")))?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
 
@@ -290,9 +268,7 @@ async fn position(
     headers: HeaderMap,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ws = auth(&state, &headers).await?;
-    let storage = state.storage.clone();
-    let s = store.to_ascii_lowercase();
-    let seq = blocking(move || storage.position(ws, &s)).await?;
+    let seq = state.storage.position(ws, &store.to_ascii_lowercase()).await?;
     Ok(Json(serde_json::json!({"store": store, "seq_hi": seq})))
 }
 
@@ -302,28 +278,42 @@ async fn rejections(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let ws = auth(&state, &headers).await?;
-    let storage = state.storage.clone();
-    let s = store.to_ascii_lowercase();
-    Ok(Json(blocking(move || storage.rejections(ws, &s)).await?).into_response())
+    Ok(Json(state.storage.rejections(ws, &store.to_ascii_lowercase()).await?).into_response())
 }
 
 async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Stats>, ApiError> {
     let ws = auth(&state, &headers).await?;
-    let storage = state.storage.clone();
-    Ok(Json(blocking(move || storage.stats(ws)).await?))
+    Ok(Json(state.storage.stats(ws).await?))
 }
 
-async fn runs(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+/// Query of the run list: without `limit`, every run; with it, one page after the run `after`.
+#[derive(Debug, serde::Deserialize)]
+struct RunsQuery {
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The largest page of the run list.
+const MAX_PAGE: usize = 10_000;
+
+async fn runs(
+    State(state): State<AppState>,
+    Query(q): Query<RunsQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let ws = auth(&state, &headers).await?;
-    let storage = state.storage.clone();
-    Ok(Json(blocking(move || storage.runs(ws)).await?).into_response())
+    let Some(limit) = q.limit else { return Ok(Json(state.storage.runs(ws).await?).into_response()) };
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::BadRequest("bad_limit", format!("limit={limit} must be 1 to {MAX_PAGE}")));
+    }
+    let page = state.storage.runs_page(ws, Page { after: q.after, limit }).await?;
+    let next = (page.len() == limit).then(|| page.last().map(|r| r.id.clone())).flatten();
+    Ok(Json(serde_json::json!({"runs": page, "next": next})).into_response())
 }
 
 async fn run(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let ws = auth(&state, &headers).await?;
-    let storage = state.storage.clone();
-    let i = id.clone();
-    let run = blocking(move || storage.run(ws, &i)).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id}")))?;
+    let run = state.storage.run(ws, &id).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id}")))?;
     Ok(Json(run).into_response())
 }
 
@@ -333,8 +323,7 @@ async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let ws = auth(&state, &headers).await?;
-    let storage = state.storage.clone();
-    Ok(Json(blocking(move || storage.metrics(ws, &id)).await?).into_response())
+    Ok(Json(state.storage.metrics(ws, &id).await?).into_response())
 }
 
 async fn series(
@@ -343,9 +332,7 @@ async fn series(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let ws = auth(&state, &headers).await?;
-    let storage = state.storage.clone();
-    let n = name.clone();
-    let points = blocking(move || storage.series(ws, &id, &n)).await?;
+    let points = state.storage.series(ws, &id, &name).await?;
     let pts: Vec<serde_json::Value> = points
         .iter()
         .map(|p| serde_json::Value::Array(vec![p.step.into(), p.at.into(), runlog_wire::json::float(p.value)]))
@@ -373,8 +360,7 @@ async fn entries(
             "no entry kind {kind:?} (one of {KINDS:?} or file; scalars are under /series)"
         )));
     }
-    let storage = state.storage.clone();
-    Ok(Json(blocking(move || storage.entries(ws, &id, &kind, q.name.as_deref())).await?).into_response())
+    Ok(Json(state.storage.entries(ws, &id, &kind, q.name.as_deref()).await?).into_response())
 }
 
 /// A server running on a thread of its own (for tests and for embedding next to synchronous code). Dropping it asks
@@ -439,15 +425,40 @@ pub async fn serve(listener: std::net::TcpListener, state: AppState, tls: Option
     serve_router(listener, router(state), tls).await
 }
 
+/// Resolves on SIGTERM (what a process manager or an orchestrator sends) or Ctrl-C: the server then stops taking
+/// connections and finishes the requests in flight, so a batch being applied is applied (or not at all) before exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
 /// Serves any router (e.g. [`router`] merged with more routes, such as the web UI) like [`serve`].
 pub async fn serve_router(listener: std::net::TcpListener, app: axum::Router, tls: Option<Tls>) -> Result<()> {
     listener.set_nonblocking(true).map_err(|e| Error::io("set listener non-blocking", e))?;
     match tls {
         None => {
             let l = tokio::net::TcpListener::from_std(listener).map_err(|e| Error::io("listen", e))?;
-            axum::serve(l, app).await.map_err(|e| Error::io("serve", e))
+            axum::serve(l, app).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| Error::io("serve", e))
         }
         Some(t) => {
+            // Two rustls crypto providers are compiled in (object_store's reqwest brings ring): name the one to use.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
             let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&t.cert, &t.key).await.map_err(|e| {
                 Error::Config(format!(
                     "cannot load TLS certificate {} and key {}: {e}",
@@ -455,7 +466,14 @@ pub async fn serve_router(listener: std::net::TcpListener, app: axum::Router, tl
                     t.key.display()
                 ))
             })?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+            });
             axum_server::from_tcp_rustls(listener, config)
+                .handle(handle)
                 .serve(app.into_make_service())
                 .await
                 .map_err(|e| Error::io("serve over TLS", e))

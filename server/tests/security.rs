@@ -1,32 +1,44 @@
-//! The server refuses what it must, with the right 4xx, stores nothing of it, and keeps serving. Driven through the
-//! router with `oneshot` (no port needed).
+//! The server refuses what it must, with the right 4xx, stores nothing of it, and keeps serving, on every storage
+//! backend. Driven through the router with `oneshot` (no port needed).
+
+mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use runlog_server::{Admin, AppState, Ingest, SqliteStorage, Storage, router};
+use runlog_server::{AppState, Storage, router};
 use runlog_wire::ServiceLimits;
 use runlog_wire::points::{self, Point};
 use runlog_wire::{Batch, Body as WireBody, WIRE_VERSION, WireRecord};
 use std::sync::Arc;
+use support::Backend;
 use tower::ServiceExt;
 
 struct Fixture {
-    _dir: tempfile::TempDir,
-    storage: Arc<SqliteStorage>,
+    _opened: support::Opened,
+    storage: Arc<dyn Storage>,
     app: axum::Router,
     token_a: String,
     token_b: String,
 }
 
-fn fixture(limits: ServiceLimits) -> Fixture {
-    let dir = tempfile::tempdir().expect("dir");
-    let storage = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
-    let token_a = storage.create_workspace("a").expect("a");
-    let token_b = storage.create_workspace("b").expect("b");
-    let app = router(AppState::new(storage.clone() as Arc<dyn Storage>, limits));
-    Fixture { _dir: dir, storage, app, token_a, token_b }
+async fn fixture(backend: Backend, limits: ServiceLimits) -> Fixture {
+    let opened = backend.open().await;
+    let storage = opened.storage.clone();
+    let token_a = storage.create_workspace("a").await.expect("a");
+    let token_b = storage.create_workspace("b").await.expect("b");
+    let app = router(AppState::new(storage.clone(), limits));
+    Fixture { _opened: opened, storage, app, token_a, token_b }
 }
+
+each_backend!(
+    missing_wrong_and_foreign_tokens_are_refused,
+    hash_mismatch_malformed_and_oversized_batches_store_nothing,
+    blobs_whose_bytes_do_not_match_their_hash_are_refused_and_not_kept,
+    over_the_rate_answers_429_with_retry_after,
+    per_record_rejections_leave_the_rest_of_the_batch_applied,
+    health_reports_the_database_and_the_blob_store,
+);
 
 fn batch(run: &str) -> Batch {
     Batch {
@@ -70,9 +82,8 @@ async fn healthy_and_empty(f: &Fixture) {
     assert_eq!(runs.as_array().map(Vec::len), Some(0), "nothing was stored: {runs}");
 }
 
-#[tokio::test]
-async fn missing_wrong_and_foreign_tokens_are_refused() {
-    let f = fixture(ServiceLimits::default());
+async fn missing_wrong_and_foreign_tokens_are_refused(backend: Backend) {
+    let f = fixture(backend, ServiceLimits::default()).await;
     let (s, body) = call(&f.app, "GET", "/api/v1/runs", None, vec![]).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(body["code"], "unauthorized");
@@ -111,9 +122,8 @@ async fn missing_wrong_and_foreign_tokens_are_refused() {
     assert_eq!(s, StatusCode::OK);
 }
 
-#[tokio::test]
-async fn hash_mismatch_malformed_and_oversized_batches_store_nothing() {
-    let f = fixture(ServiceLimits { max_request_bytes: 64 << 10, ..ServiceLimits::default() });
+async fn hash_mismatch_malformed_and_oversized_batches_store_nothing(backend: Backend) {
+    let f = fixture(backend, ServiceLimits { max_request_bytes: 64 << 10, ..ServiceLimits::default() }).await;
     let enc = batch(RUN).encode();
     let other = batch("fedcba9876543210fedcba9876543210").encode();
     let (s, body) =
@@ -143,15 +153,14 @@ async fn hash_mismatch_malformed_and_oversized_batches_store_nothing() {
     assert_eq!(runs.as_array().map(Vec::len), Some(1));
 }
 
-#[tokio::test]
-async fn blobs_whose_bytes_do_not_match_their_hash_are_refused_and_not_kept() {
-    let f = fixture(ServiceLimits { max_blob_bytes: 1024, ..ServiceLimits::default() });
+async fn blobs_whose_bytes_do_not_match_their_hash_are_refused_and_not_kept(backend: Backend) {
+    let f = fixture(backend, ServiceLimits { max_blob_bytes: 1024, ..ServiceLimits::default() }).await;
     let hash = blake3::hash(b"what was promised").to_hex().to_string();
     let (s, body) =
         call(&f.app, "PUT", &format!("/api/v1/blobs/{hash}"), Some(&f.token_a), b"something else".to_vec()).await;
     assert_eq!((s, body["code"].as_str()), (StatusCode::BAD_REQUEST, Some("hash_mismatch")));
-    let ws = f.storage.workspace_for_token(&f.token_a).expect("auth").expect("ws");
-    assert_eq!(f.storage.missing_blobs(ws, std::slice::from_ref(&hash)).expect("missing"), vec![hash.clone()]);
+    let ws = f.storage.workspace_for_token(&f.token_a).await.expect("auth").expect("ws");
+    assert_eq!(f.storage.missing_blobs(ws, vec![hash.clone()]).await.expect("missing"), vec![hash.clone()]);
     let (s, _) = call(&f.app, "GET", &format!("/api/v1/blobs/{hash}"), Some(&f.token_a), vec![]).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let big = vec![7u8; 2048];
@@ -160,14 +169,30 @@ async fn blobs_whose_bytes_do_not_match_their_hash_are_refused_and_not_kept() {
     assert_eq!((s, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("blob_too_large")));
     let (s, _) = call(&f.app, "PUT", "/api/v1/blobs/zz", Some(&f.token_a), b"x".to_vec()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let tmp = std::fs::read_dir(f._dir.path().join("blobs").join("tmp")).expect("tmp").count();
-    assert_eq!(tmp, 0, "no temporary file is left behind");
+    if backend == Backend::Sqlite {
+        let blobs = f._opened.dir.path().join("blobs");
+        let left: Vec<_> = walk(&blobs);
+        assert!(left.is_empty(), "nothing is left in the blob directory: {left:?}");
+    }
     healthy_and_empty(&f).await;
 }
 
-#[tokio::test]
-async fn over_the_rate_answers_429_with_retry_after() {
-    let f = fixture(ServiceLimits { max_requests_per_second: 1, request_burst: 2, ..ServiceLimits::default() });
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    entries.flatten().flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] }).collect()
+}
+
+async fn health_reports_the_database_and_the_blob_store(backend: Backend) {
+    let f = fixture(backend, ServiceLimits::default()).await;
+    let (s, body) = call(&f.app, "GET", "/api/v1/health", None, vec![]).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!((body["checks"]["database"].as_str(), body["checks"]["blobs"].as_str()), (Some("ok"), Some("ok")));
+}
+
+async fn over_the_rate_answers_429_with_retry_after(backend: Backend) {
+    let f =
+        fixture(backend, ServiceLimits { max_requests_per_second: 1, request_burst: 2, ..ServiceLimits::default() })
+            .await;
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for _ in 0..4 {
@@ -187,9 +212,8 @@ async fn over_the_rate_answers_429_with_retry_after() {
     assert_eq!(limits["max_requests_per_second"], 1);
 }
 
-#[tokio::test]
-async fn per_record_rejections_leave_the_rest_of_the_batch_applied() {
-    let f = fixture(ServiceLimits::azure());
+async fn per_record_rejections_leave_the_rest_of_the_batch_applied(backend: Backend) {
+    let f = fixture(backend, ServiceLimits::azure()).await;
     let mut b = batch(RUN);
     let long = "x".repeat(300);
     for (i, (name, value)) in
@@ -227,7 +251,7 @@ proptest::proptest! {
     fn arbitrary_bodies_never_crash_the_server(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
-            let f = fixture(ServiceLimits::default());
+            let f = fixture(Backend::Sqlite, ServiceLimits::default()).await;
             let id = blake3::hash(&bytes).to_hex().to_string();
             let (s, _) = call(&f.app, "POST", &format!("/api/v1/batches/{id}"), Some(&f.token_a), bytes.clone()).await;
             assert!(s.is_client_error() || s == StatusCode::OK, "{s}");
@@ -279,7 +303,7 @@ proptest::proptest! {
     fn random_batches_apply_idempotently(records in proptest::collection::vec(arb_record(), 0..30)) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
-            let f = fixture(ServiceLimits::azure());
+            let f = fixture(Backend::Sqlite, ServiceLimits::azure()).await;
             let enc = Batch { version: WIRE_VERSION, store: "0123456789abcdef0123456789abcdef".into(), records }.encode();
             let path = format!("/api/v1/batches/{}", enc.id);
             let (s, first) = call(&f.app, "POST", &path, Some(&f.token_a), enc.bytes.to_vec()).await;

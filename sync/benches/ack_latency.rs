@@ -44,7 +44,7 @@ fn measure(
     };
     let _agent = install_with(&store, opts).expect("install").expect("a remote is configured");
     let run = store.start_run("latency").expect("run");
-    let ws = storage.workspace_for_token(token).expect("auth").expect("workspace");
+    let ws = runlog_testkit::block_on(storage.workspace_for_token(token)).expect("auth").expect("workspace");
     let id = run.id().as_str().to_string();
     let mut samples = Vec::with_capacity(n);
     for i in 0..n {
@@ -54,7 +54,7 @@ fn measure(
         run.log("x", i as f64).expect("log");
         run.flush().expect("flush");
         loop {
-            if storage.series(ws, &id, "x").expect("series").len() > i {
+            if runlog_testkit::block_on(storage.series(ws, &id, "x")).expect("series").len() > i {
                 break;
             }
             std::thread::sleep(Duration::from_micros(500));
@@ -72,7 +72,7 @@ fn main() {
         if bench { std::env::var("BENCH_SAMPLES").ok().and_then(|v| v.parse().ok()).unwrap_or(40) } else { 3 };
     let dir = tempfile::tempdir().expect("dir");
     let storage = Arc::new(SqliteStorage::open(&dir.path().join("server")).expect("storage"));
-    let token = storage.create_workspace("bench").expect("workspace");
+    let token = runlog_testkit::block_on(storage.create_workspace("bench")).expect("workspace");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
     let server =
         BackgroundServer::start(listener, AppState::new(storage.clone() as Arc<dyn Storage>, ServiceLimits::default()))

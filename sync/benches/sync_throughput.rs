@@ -26,7 +26,7 @@ struct Server {
 fn server(limits: ServiceLimits) -> Server {
     let dir = tempfile::tempdir().expect("dir");
     let storage = Arc::new(SqliteStorage::open(dir.path()).expect("storage"));
-    let token = storage.create_workspace("bench").expect("workspace");
+    let token = runlog_testkit::block_on(storage.create_workspace("bench")).expect("workspace");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let state = AppState::new(storage.clone() as Arc<dyn Storage>, limits);
@@ -142,8 +142,8 @@ fn main() {
     let s_az = server(ServiceLimits::azure());
     let (d, sum) = sync_in_process(&store_az, &s_az);
     assert!(sum.complete);
-    let ws = s_az.storage.workspace_for_token(&s_az.token).expect("auth").expect("ws");
-    let st = s_az.storage.stats(ws).expect("stats");
+    let ws = runlog_testkit::block_on(s_az.storage.workspace_for_token(&s_az.token)).expect("auth").expect("ws");
+    let st = runlog_testkit::block_on(s_az.storage.stats(ws)).expect("stats");
     println!(
         "azure profile: {azure_points} points in {:.3} s = {:.0} points/s, {} requests ({} batches, max {} rows per batch, {} answered 429)",
         d.as_secs_f64(),

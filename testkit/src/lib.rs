@@ -4,13 +4,39 @@
 //!   (connection resets before the server sees a request, connections cut mid-transfer, lost acknowledgements after the
 //!   server committed, 429/503 answers with `Retry-After`, delays), chosen per request from a seeded generator.
 //! - [`mlflow`]: a real MLflow tracking server on loopback, started with `scripts/mlflow-server.sh`.
+//! - [`services`]: fresh databases and blob prefixes on the PostgreSQL, S3-compatible (moto) and Azure Blob
+//!   (Azurite) servers that `scripts/services.sh` starts; [`RoundRobin`], a TCP balancer in front of replicas.
 //!
 //! Nothing here touches anything beyond loopback and the directories it is given.
 
+mod balance;
 pub mod mlflow;
 mod proxy;
+pub mod services;
 
+pub use balance::RoundRobin;
 pub use proxy::{FaultProxy, Faults, Stats};
+
+/// Runs a future to completion on a runtime shared by the calling test binary (for synchronous test code that calls
+/// the async server storage). Called from inside a runtime, it waits on a thread of its own.
+pub fn block_on<F>(f: F) -> F::Output
+where
+    F: std::future::Future + Send,
+    F::Output: Send,
+{
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    let rt = RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the test runtime: {e}"))
+    });
+    if tokio::runtime::Handle::try_current().is_err() {
+        return rt.block_on(f);
+    }
+    std::thread::scope(|s| s.spawn(|| rt.block_on(f)).join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+}
 
 /// A free loopback port (nothing listens on it when this returns).
 pub fn free_port() -> u16 {

@@ -1,17 +1,15 @@
-//! `runlog admin`: workspaces and tokens of a server's data directory (works while the server runs).
+//! `runlog admin`: workspaces and tokens of a server's data directory or database (works while servers run).
 
 use super::Global;
 use anyhow::Context;
-use runlog_server::{Admin, SqliteStorage};
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `runlog admin`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The server's data directory.
-    #[arg(long)]
-    pub data: PathBuf,
+    /// The server's data directory or database.
+    #[command(flatten)]
+    pub at: super::serve::StorageArgs,
     /// What to do.
     #[command(subcommand)]
     pub what: What,
@@ -36,14 +34,15 @@ pub enum What {
 
 /// Runs `runlog admin`.
 pub fn run(args: Args, _g: &Global) -> anyhow::Result<ExitCode> {
-    let storage = SqliteStorage::open(&args.data)
-        .with_context(|| format!("failed to open server data directory {}", args.data.display()))?;
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("failed to start the runtime")?;
+    let storage = rt.block_on(args.at.open(false))?;
     match args.what {
-        What::CreateWorkspace { name } => println!("token {}", storage.create_workspace(&name)?),
-        What::CreateToken { workspace } => println!("token {}", storage.create_token(&workspace)?),
+        What::CreateWorkspace { name } => println!("token {}", rt.block_on(storage.create_workspace(&name))?),
+        What::CreateToken { workspace } => println!("token {}", rt.block_on(storage.create_token(&workspace))?),
         What::Workspaces => {
             println!("{:<24} {:>7} {:>7}", "workspace", "tokens", "runs");
-            for w in storage.workspaces()? {
+            for w in rt.block_on(storage.workspaces())? {
                 println!("{:<24} {:>7} {:>7}", w.name, w.tokens, w.runs);
             }
         }

@@ -4,7 +4,7 @@
 
 use super::Global;
 use anyhow::Context;
-use runlog_server::{Admin, AppState, SqliteStorage, Storage, Tls};
+use runlog_server::{AppState, BlobStore, PgStorage, SqliteStorage, Storage, Tls};
 use runlog_sync::ServiceLimits;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,9 +13,9 @@ use std::sync::Arc;
 /// Arguments of `runlog serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Directory holding the server's database and blobs (created if missing).
-    #[arg(long)]
-    pub data: PathBuf,
+    /// Where the workspaces live.
+    #[command(flatten)]
+    pub at: StorageArgs,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8765")]
     pub listen: String,
@@ -31,6 +31,45 @@ pub struct Args {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// Where a server's workspaces live: a data directory (SQLite and blobs), or PostgreSQL and object storage.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StorageArgs {
+    /// Directory holding the server's database and blobs (created if missing): the embedded default.
+    #[arg(long, required_unless_present = "database", conflicts_with = "database")]
+    pub data: Option<PathBuf>,
+    /// PostgreSQL instead of a data directory: `postgres://USER[:PASSWORD]@HOST:PORT/DB` (`?sslmode=require` for
+    /// TLS). Any number of servers can share one database and one blob store.
+    #[arg(long, value_name = "URL", env = "RUNLOG_DATABASE", hide_env_values = true)]
+    pub database: Option<String>,
+    /// Where blobs (images, files) go: `s3://BUCKET/PREFIX`, `az://CONTAINER/PREFIX`, `gs://BUCKET/PREFIX` or
+    /// `file:///PATH`, with credentials from the store's usual environment variables (AWS_*, AZURE_*, GOOGLE_*).
+    /// Needed with --database; with --data, instead of DIR/blobs.
+    #[arg(long, value_name = "URL")]
+    pub blobs: Option<String>,
+}
+
+impl StorageArgs {
+    /// Opens the storage (migrating its schema forward). `need_blobs`: a server needs the blob store; admin not.
+    pub async fn open(&self, need_blobs: bool) -> anyhow::Result<Arc<dyn Storage>> {
+        let blobs = match &self.blobs {
+            Some(url) => Some(BlobStore::from_url(url)?),
+            None => None,
+        };
+        if let Some(url) = &self.database {
+            if need_blobs && blobs.is_none() {
+                anyhow::bail!("--database needs --blobs URL (s3://, az://, gs:// or file:///) for images and files");
+            }
+            return Ok(Arc::new(PgStorage::connect(url, blobs).await?));
+        }
+        let Some(dir) = &self.data else { anyhow::bail!("give --data DIR or --database URL") };
+        let opened = match blobs {
+            Some(b) => SqliteStorage::open_with_blobs(dir, b),
+            None => SqliteStorage::open(dir),
+        };
+        Ok(Arc::new(opened.with_context(|| format!("failed to open server data directory {}", dir.display()))?))
+    }
 }
 
 /// The limits from a profile and overrides.
@@ -60,14 +99,20 @@ pub fn limits(profile: &str, overrides: &[String]) -> anyhow::Result<ServiceLimi
 /// Runs `runlog serve`.
 pub fn run(args: Args, _g: &Global) -> anyhow::Result<ExitCode> {
     let limits = limits(&args.profile, &args.limits)?;
-    let storage = Arc::new(
-        SqliteStorage::open(&args.data)
-            .with_context(|| format!("failed to open server data directory {}", args.data.display()))?,
-    );
-    if storage.workspaces()?.is_empty() {
-        let token = storage.create_workspace("default")?;
-        println!("created workspace default; its token (shown once, store it now):");
-        println!("token {token}");
+    let rt = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
+    let storage = rt.block_on(args.at.open(true))?;
+    if rt.block_on(storage.workspaces())?.is_empty() {
+        // Two replicas starting at once on an empty database: one creates it, the other finds the name taken.
+        match rt.block_on(storage.create_workspace("default")) {
+            Ok(token) => {
+                println!("created workspace default; its token (shown once, store it now):");
+                println!("token {token}");
+            }
+            Err(e) if !rt.block_on(storage.workspaces())?.is_empty() => {
+                eprintln!("runlog serve: another server created the first workspace ({e})");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let listener =
         std::net::TcpListener::bind(&args.listen).with_context(|| format!("failed to listen on {}", args.listen))?;
@@ -82,10 +127,8 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<ExitCode> {
     std::io::stdout().flush()?;
     println!("web ui at {scheme}://{addr}/ui/?token=<token> (the token moves into a cookie)");
     std::io::stdout().flush()?;
-    let storage = storage as Arc<dyn Storage>;
     let ui = crate::ui::workspace::router(storage.clone(), tls.is_some());
     let app = runlog_server::router(AppState::new(storage, limits)).merge(ui);
-    let rt = tokio::runtime::Runtime::new().context("failed to start the runtime")?;
     rt.block_on(runlog_server::serve_router(listener, app, tls)).context("the server stopped")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -31,16 +31,23 @@ pub const BASE: &str = "/ui";
 /// The cookie holding the workspace token.
 pub const COOKIE: &str = "runlog_token";
 
-/// A [`Source`] over one workspace of the server's storage.
+/// A [`Source`] over one workspace of the server's storage. The UI calls its sources on blocking threads; the
+/// storage is async, so each call waits on the server's runtime.
 pub struct WorkspaceSource {
     storage: Arc<dyn Storage>,
     ws: WorkspaceId,
+    rt: tokio::runtime::Handle,
 }
 
 impl WorkspaceSource {
-    /// The UI's view of workspace `ws`.
-    pub fn new(storage: Arc<dyn Storage>, ws: WorkspaceId) -> WorkspaceSource {
-        WorkspaceSource { storage, ws }
+    /// The UI's view of workspace `ws`, its storage calls run on the runtime `rt`.
+    pub fn new(storage: Arc<dyn Storage>, ws: WorkspaceId, rt: tokio::runtime::Handle) -> WorkspaceSource {
+        WorkspaceSource { storage, ws, rt }
+    }
+
+    /// Waits for a storage call (from a blocking thread).
+    fn wait<T>(&self, f: impl std::future::Future<Output = runlog_server::Result<T>>) -> Result<T> {
+        self.rt.block_on(f).map_err(storage_error)
     }
 
     fn place(&self) -> String {
@@ -48,11 +55,11 @@ impl WorkspaceSource {
     }
 
     fn records(&self, id: &RunId, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>> {
-        self.storage.records(self.ws, id.as_str(), kind, name).map_err(storage_error)
+        self.wait(self.storage.records(self.ws, id.as_str(), kind, name))
     }
 
     fn run_or_404(&self, id: &RunId) -> Result<RunInfo> {
-        match self.storage.run(self.ws, id.as_str()).map_err(storage_error)? {
+        match self.wait(self.storage.run(self.ws, id.as_str()))? {
             Some(v) => run_info(&v).ok_or_else(|| Error::NotFound(format!("run {id} is damaged on the server"))),
             None => Err(Error::NotFound(format!("no run {id} in {}", self.place()))),
         }
@@ -125,8 +132,7 @@ fn metric_kind(kind: &str) -> Option<MetricKind> {
 impl Source for WorkspaceSource {
     fn describe(&self) -> String {
         let name = self
-            .storage
-            .workspaces()
+            .wait(self.storage.workspaces())
             .ok()
             .and_then(|all| all.into_iter().find(|w| w.id == self.ws.0))
             .map_or_else(|| self.ws.0.to_string(), |w| w.name);
@@ -134,13 +140,13 @@ impl Source for WorkspaceSource {
     }
 
     fn runs(&self) -> Result<Vec<RunInfo>> {
-        Ok(self.storage.runs(self.ws).map_err(storage_error)?.iter().filter_map(run_info).collect())
+        Ok(self.wait(self.storage.runs(self.ws))?.iter().filter_map(run_info).collect())
     }
 
     fn resolve(&self, spec: &str) -> Result<RunId> {
         // A full id (what the pages ask with) is one look-up, not a scan of every run.
         if let Ok(id) = RunId::parse(spec)
-            && self.storage.run(self.ws, id.as_str()).map_err(storage_error)?.is_some()
+            && self.wait(self.storage.run(self.ws, id.as_str()))?.is_some()
         {
             return Ok(id);
         }
@@ -157,7 +163,7 @@ impl Source for WorkspaceSource {
 
     fn metrics(&self, id: &RunId) -> Result<Vec<MetricInfo>> {
         let descriptions = self.records(id, "description", None)?;
-        let list = self.storage.metrics(self.ws, id.as_str()).map_err(storage_error)?;
+        let list = self.wait(self.storage.metrics(self.ws, id.as_str()))?;
         // The server counts a table's rows; the UI (like the local store) counts tables.
         let tables = if list.iter().any(|m| m.kind == "table") { self.records(id, "table", None)? } else { Vec::new() };
         Ok(list
@@ -180,11 +186,11 @@ impl Source for WorkspaceSource {
 
     fn summary(&self, id: &RunId) -> Result<Vec<MetricSummary>> {
         let mut out = Vec::new();
-        for m in self.storage.metrics(self.ws, id.as_str()).map_err(storage_error)? {
+        for m in self.wait(self.storage.metrics(self.ws, id.as_str()))? {
             if m.kind != "scalars" {
                 continue;
             }
-            let chunks = self.storage.scalar_chunks(self.ws, id.as_str(), &m.name).map_err(storage_error)?;
+            let chunks = self.wait(self.storage.scalar_chunks(self.ws, id.as_str(), &m.name))?;
             let Some(last) = chunks.last() else { continue };
             let fold = |f: fn(f64, f64) -> f64, pick: fn(&runlog_server::ScalarChunk) -> Option<f64>| {
                 chunks.iter().filter_map(pick).reduce(f)
@@ -202,7 +208,7 @@ impl Source for WorkspaceSource {
     }
 
     fn series_chunks(&self, id: &RunId, name: &str) -> Result<Vec<ChunkInfo>> {
-        let chunks = self.storage.scalar_chunks(self.ws, id.as_str(), name).map_err(storage_error)?;
+        let chunks = self.wait(self.storage.scalar_chunks(self.ws, id.as_str(), name))?;
         Ok(chunks
             .into_iter()
             .map(|c| ChunkInfo {
@@ -218,9 +224,7 @@ impl Source for WorkspaceSource {
     }
 
     fn chunk_points(&self, seq: i64) -> Result<Vec<Point>> {
-        self.storage
-            .chunk_points(self.ws, seq)
-            .map_err(storage_error)?
+        self.wait(self.storage.chunk_points(self.ws, seq))?
             .map(|pts| pts.iter().map(|p| Point { step: p.step, timestamp_ms: p.at, value: p.value }).collect())
             .ok_or_else(|| Error::NotFound(format!("no chunk {seq} in {}", self.place())))
     }
@@ -317,9 +321,7 @@ impl Source for WorkspaceSource {
     }
 
     fn blob(&self, hash: &BlobHash) -> Result<Vec<u8>> {
-        self.storage
-            .blob(self.ws, hash.as_str())
-            .map_err(storage_error)?
+        self.wait(self.storage.blob(self.ws, hash.as_str()))?
             .ok_or_else(|| Error::NotFound(format!("no blob {} in {}", hash.as_str(), self.place())))
     }
 }
@@ -378,15 +380,10 @@ async fn workspace(auth: &Auth, token: String) -> std::result::Result<Option<Wor
     if !plausible(&token) {
         return Ok(None);
     }
-    let storage = auth.storage.clone();
-    match tokio::task::spawn_blocking(move || storage.workspace_for_token(&token)).await {
-        Ok(Ok(ws)) => Ok(ws),
-        Ok(Err(e)) => {
-            eprintln!("runlog serve: ui: token check failed: {e}");
-            Err(super::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response())
-        }
+    match auth.storage.workspace_for_token(&token).await {
+        Ok(ws) => Ok(ws),
         Err(e) => {
-            eprintln!("runlog serve: ui: token check task failed: {e}");
+            eprintln!("runlog serve: ui: token check failed: {e}");
             Err(super::ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response())
         }
     }
@@ -440,7 +437,7 @@ async fn authenticate(State(auth): State<Auth>, mut req: Request, next: Next) ->
         Err(r) => r,
         Ok(None) => unauthorized(&path, "the token opens no workspace"),
         Ok(Some(ws)) => {
-            let src: Src = Arc::new(WorkspaceSource::new(auth.storage.clone(), ws));
+            let src: Src = Arc::new(WorkspaceSource::new(auth.storage.clone(), ws, tokio::runtime::Handle::current()));
             req.extensions_mut().insert(src);
             next.run(req).await
         }

@@ -1,22 +1,30 @@
 //! Where the workspace server keeps workspaces, tokens, records and blobs: three traits by role, [`Admin`]
-//! (workspaces, tokens, counters), [`Ingest`] (what the upload API writes) and [`Read`] (what the read API and the
-//! web UI read), together [`Storage`]; and the default backend, [`SqliteStorage`] (one SQLite file plus a
-//! content-addressed blob directory).
+//! (workspaces, tokens, counters, the request allowance), [`Ingest`] (what the upload API writes) and [`Read`] (what
+//! the read API and the web UI read), together [`Storage`]; and two backends: [`SqliteStorage`] (one SQLite file plus
+//! a blob directory, `runlog serve --data DIR`) and [`PgStorage`] (PostgreSQL plus object storage, for several
+//! stateless replicas). Blob bytes live in a [`BlobStore`] (object storage or a local directory), their rows in the
+//! database.
 //!
-//! The traits are synchronous (the router calls them on blocking threads) and name no file: blobs go in and out as
-//! byte streams, so a backend on PostgreSQL and object storage fits beside SQLite. Applying a batch is three steps:
-//! [`apply::validate`] (pure: what each record is, or why it is refused), the backend's read of what it holds of
-//! those records ([`apply::Held`]), [`apply::plan`] (pure: what to write), then the backend's write of the plan in
-//! one transaction. A record is identified by `(workspace, store, seq, part)`, and scalar points by their position
-//! within their stored chunk, so a resend or a differently split resend adds nothing.
+//! The traits are async (the SQLite backend runs its queries on blocking threads; PostgreSQL's driver is async) and
+//! name no file: blobs go in as a stream and come out as bytes. Applying a batch is three steps: [`apply::validate`]
+//! (pure: what each record is, or why it is refused), the backend's read of what it holds of those records
+//! ([`apply::Held`]), [`apply::plan`] (pure: what to write), then the backend's write of the plan in one transaction.
+//! A record is identified by `(workspace, store, seq, part)`, and scalar points by their position within their
+//! stored chunk, so a resend or a differently split resend adds nothing.
 
 pub mod apply;
+mod blobs;
+mod postgres;
+pub mod rate;
 mod sqlite;
 
 pub use apply::BatchRefusal;
+pub use blobs::BlobStore;
+pub use postgres::{PG_SCHEMA_VERSION, PgStorage};
 pub use sqlite::{SCHEMA_VERSION, SqliteStorage};
 
 use crate::error::Result;
+use async_trait::async_trait;
 use runlog_wire::points::Point;
 use runlog_wire::{Batch, BatchId, BatchReply, Body, Rejection, ServiceLimits, WireValue};
 use serde::Serialize;
@@ -69,6 +77,55 @@ pub struct RunView {
     /// Properties (first value of each key).
     #[serde(serialize_with = "values_json")]
     pub properties: BTreeMap<String, WireValue>,
+}
+
+impl RunView {
+    /// A run as created, before its status, param, tag and property records are applied ([`RunView::apply`]).
+    pub(crate) fn head(
+        id: String,
+        store: String,
+        experiment: String,
+        name: String,
+        parent: Option<String>,
+        at: i64,
+    ) -> RunView {
+        RunView {
+            id,
+            store,
+            experiment,
+            name,
+            parent,
+            started_at: at,
+            status: "running".into(),
+            reason: None,
+            ended_at: None,
+            params: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// Applies one of the run's records, taken in logged order: the latest status and tag, the first param and
+    /// property of each key (they are write-once).
+    pub(crate) fn apply(&mut self, key: String, at: i64, body: Body) {
+        match body {
+            Body::Status { status, reason } => {
+                self.ended_at = (status != "running").then_some(at);
+                self.status = status;
+                self.reason = reason;
+            }
+            Body::Param(x) => {
+                self.params.entry(key).or_insert(x);
+            }
+            Body::Tag(x) => {
+                self.tags.insert(key, x);
+            }
+            Body::Property(x) => {
+                self.properties.entry(key).or_insert(x);
+            }
+            _ => {}
+        }
+    }
 }
 
 /// A metric name of a run.
@@ -209,67 +266,88 @@ impl Counter {
     }
 }
 
-/// Workspaces, tokens and counters: what `runlog admin` and authentication use.
+/// Workspaces, tokens, counters and the request allowance: what `runlog admin` and authentication use.
+#[async_trait]
 pub trait Admin: Send + Sync {
-    /// The workspace a token opens (compared in constant time against every stored token hash).
-    fn workspace_for_token(&self, token: &str) -> Result<Option<WorkspaceId>>;
+    /// The workspace a token opens (looked up by the token's hash; only hashes are stored).
+    async fn workspace_for_token(&self, token: &str) -> Result<Option<WorkspaceId>>;
     /// Creates a workspace and its first token (returned; only its hash is stored).
-    fn create_workspace(&self, name: &str) -> Result<String>;
+    async fn create_workspace(&self, name: &str) -> Result<String>;
     /// Makes another token for a workspace.
-    fn create_token(&self, workspace: &str) -> Result<String>;
+    async fn create_token(&self, workspace: &str) -> Result<String>;
     /// All workspaces.
-    fn workspaces(&self) -> Result<Vec<WorkspaceInfo>>;
+    async fn workspaces(&self) -> Result<Vec<WorkspaceInfo>>;
     /// The workspace's counters.
-    fn stats(&self, ws: WorkspaceId) -> Result<Stats>;
+    async fn stats(&self, ws: WorkspaceId) -> Result<Stats>;
     /// Adds to a counter.
-    fn bump(&self, ws: WorkspaceId, counter: Counter, by: u64) -> Result<()>;
+    async fn bump(&self, ws: WorkspaceId, counter: Counter, by: u64) -> Result<()>;
+    /// Takes one request from the workspace's allowance (a token bucket kept in the database, so every replica
+    /// draws on the same one): `Ok(())`, or how long to wait, in microseconds ([`rate::Quota`]).
+    async fn take_request(&self, ws: WorkspaceId, quota: rate::Quota) -> Result<std::result::Result<(), u64>>;
+    /// Whether the database and the blob store answer (for `GET /api/v1/health`): what does not, and why.
+    async fn health(&self) -> Vec<(&'static str, Result<()>)>;
 }
 
 /// An upload of a blob's bytes in progress: written in pieces, then committed under its hash (which the caller has
 /// verified). Dropped without a commit, it leaves nothing behind.
+#[async_trait]
 pub trait BlobUpload: Send {
     /// Appends bytes.
-    fn write(&mut self, bytes: &[u8]) -> Result<()>;
+    async fn write(&mut self, bytes: &[u8]) -> Result<()>;
     /// Stores the bytes written as the blob `hash` of the workspace (a blob already held is a success).
-    fn commit(self: Box<Self>, hash: &str) -> Result<()>;
+    async fn commit(self: Box<Self>, hash: &str) -> Result<()>;
 }
 
 /// What the upload API writes and the agent asks about.
+#[async_trait]
 pub trait Ingest: Send + Sync {
     /// Applies a verified, decoded batch: per-record outcomes, or a refusal of the whole batch.
-    fn apply_batch(
+    async fn apply_batch(
         &self,
         ws: WorkspaceId,
-        id: &BatchId,
+        id: BatchId,
         bytes: usize,
-        batch: &Batch,
-        limits: &ServiceLimits,
+        batch: Batch,
+        limits: ServiceLimits,
     ) -> Result<std::result::Result<BatchReply, BatchRefusal>>;
     /// Of these hashes, the ones the workspace does not hold.
-    fn missing_blobs(&self, ws: WorkspaceId, hashes: &[String]) -> Result<Vec<String>>;
+    async fn missing_blobs(&self, ws: WorkspaceId, hashes: Vec<String>) -> Result<Vec<String>>;
     /// Starts the upload of a blob of the workspace.
-    fn begin_blob(&self, ws: WorkspaceId) -> Result<Box<dyn BlobUpload>>;
+    async fn begin_blob(&self, ws: WorkspaceId) -> Result<Box<dyn BlobUpload>>;
     /// Rejections recorded for a store.
-    fn rejections(&self, ws: WorkspaceId, store: &str) -> Result<Vec<Rejection>>;
+    async fn rejections(&self, ws: WorkspaceId, store: &str) -> Result<Vec<Rejection>>;
     /// The highest seq_hi of batches of a store (0 if none): a position hint, re-read when in doubt.
-    fn position(&self, ws: WorkspaceId, store: &str) -> Result<i64>;
+    async fn position(&self, ws: WorkspaceId, store: &str) -> Result<i64>;
+}
+
+/// A page of the run list: runs oldest first, from just after `after` (a run id; None for the first page).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    /// The id of the last run of the previous page.
+    pub after: Option<String>,
+    /// At most this many runs.
+    pub limit: usize,
 }
 
 /// What the read API and the web UI read.
+#[async_trait]
 pub trait Read: Send + Sync {
     /// Runs of the workspace, oldest first.
-    fn runs(&self, ws: WorkspaceId) -> Result<Vec<RunView>>;
+    async fn runs(&self, ws: WorkspaceId) -> Result<Vec<RunView>>;
+    /// One page of the runs of the workspace, oldest first (the order of [`Read::runs`]).
+    async fn runs_page(&self, ws: WorkspaceId, page: Page) -> Result<Vec<RunView>>;
     /// One run.
-    fn run(&self, ws: WorkspaceId, id: &str) -> Result<Option<RunView>>;
+    async fn run(&self, ws: WorkspaceId, id: &str) -> Result<Option<RunView>>;
     /// Metric names of a run.
-    fn metrics(&self, ws: WorkspaceId, run: &str) -> Result<Vec<MetricView>>;
+    async fn metrics(&self, ws: WorkspaceId, run: &str) -> Result<Vec<MetricView>>;
     /// A scalar series, in step order.
-    fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<Point>>;
+    async fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<Point>>;
     /// Non-scalar records of a kind (`row`, `table`, `image`, `text`, `log`, `file`, `param`, ...) as JSON: the
     /// read API's view of [`Read::records`].
-    fn entries(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<EntryView>> {
+    async fn entries(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<EntryView>> {
         Ok(self
-            .records(ws, run, kind, name)?
+            .records(ws, run, kind, name)
+            .await?
             .into_iter()
             .map(|r| EntryView {
                 store: r.store,
@@ -282,20 +360,53 @@ pub trait Read: Send + Sync {
             .collect())
     }
     /// The stored chunks of a scalar series with their statistics, in the order they were logged.
-    fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>>;
+    async fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>>;
     /// The points of one chunk of the workspace ([`ScalarChunk::id`]) in logged order; None if the workspace has no
     /// such chunk.
-    fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<Point>>>;
+    async fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<Point>>>;
     /// Non-scalar records of a kind with their decoded bodies, in logged order.
-    fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>>;
+    async fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>>;
     /// The bytes of a blob of the workspace; None if it holds no such blob.
-    fn blob(&self, ws: WorkspaceId, hash: &str) -> Result<Option<Vec<u8>>>;
+    async fn blob(&self, ws: WorkspaceId, hash: &str) -> Result<Option<Vec<u8>>>;
 }
 
 /// Everything a workspace server needs of its storage.
 pub trait Storage: Admin + Ingest + Read + 'static {}
 
 impl<T: Admin + Ingest + Read + 'static> Storage for T {}
+
+pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> crate::Error {
+    crate::Error::Corrupt(format!("server storage: {what} is corrupt: {e}"))
+}
+
+/// A stored record body, or an error that names the record.
+pub(crate) fn decode_body(store: &str, seq: i64, bytes: &[u8]) -> Result<Body> {
+    rmp_serde::from_slice(bytes).map_err(|e| corrupt(&format!("the body of record {seq} of store {store}"), e))
+}
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn now_us() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    now_us() / 1000
+}
+
+/// A new workspace token: `rlt_` and 256 random bits in hex.
+pub(crate) fn new_token() -> String {
+    format!("rlt_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// What the database keeps of a token: the hex of its blake3 (tokens are looked up by it).
+pub(crate) fn token_hex(token: &str) -> String {
+    blake3::hash(token.as_bytes()).to_hex().to_string()
+}
+
+pub(crate) fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 /// Serializes values through the one JSON spelling ([`runlog_wire::json`]).
 fn values_json<S: serde::Serializer>(m: &BTreeMap<String, WireValue>, s: S) -> std::result::Result<S::Ok, S::Error> {

@@ -1,24 +1,28 @@
 //! [`SqliteStorage`]: the embedded backend, one SQLite file `server.db` plus a content-addressed blob directory
-//! `blobs/` under a data directory (`runlog serve --data DIR`).
+//! `blobs/` under a data directory (`runlog serve --data DIR`), or blobs in object storage (`--blobs URL`). Its
+//! queries run on blocking threads, one connection behind a mutex (SQLite has one writer anyway).
 //!
 //! The database carries its schema version (`PRAGMA user_version`) and is migrated forward on open, one step per
 //! version, each in a transaction ([`MIGRATIONS`]); a database of a newer version is refused.
 
 use super::apply::{self, BatchRefusal, Held, Plan, Wanted, Write};
+use super::blobs::{BlobRows, BlobStore, Upload};
+use super::rate::{self, Quota};
 use super::{
-    Admin, Counter, Ingest, MetricView, Read, RecordBody, RunView, ScalarChunk, Stats, WorkspaceId, WorkspaceInfo,
+    Admin, BlobUpload, Counter, Ingest, MetricView, Page, Read, RecordBody, RunView, ScalarChunk, Stats, WorkspaceId,
+    WorkspaceInfo,
 };
+use super::{corrupt, decode_body, is_hex, new_token, now_ms, now_us, token_hex};
 use crate::error::{Error, Result};
+use async_trait::async_trait;
 use runlog_wire::points::{self, Point};
-use runlog_wire::{Batch, BatchId, BatchReply, Body, Rejection, ServiceLimits};
+use runlog_wire::{Batch, BatchId, BatchReply, Rejection, ServiceLimits};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
-use subtle::ConstantTimeEq;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 /// The schema version this runlog writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Version 1: the tables of the first server (an unversioned database made by an earlier runlog is version 0 and
 /// has exactly these, so the step is idempotent).
@@ -77,12 +81,19 @@ fn migrate_v2(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// Version 3: each workspace's request allowance (the TAT of [`rate`], in microseconds), kept in the database like
+/// PostgreSQL's, so two servers on one data directory share it.
+const SCHEMA_V3: &str = "CREATE TABLE rate (ws INTEGER PRIMARY KEY, tat INTEGER NOT NULL);";
+
 /// A step of [`MIGRATIONS`]: what takes a database from the version before to the next.
 type Migration = fn(&rusqlite::Transaction<'_>) -> Result<()>;
 
 /// The migrations, in order: `MIGRATIONS[k]` takes version `k` to `k + 1`.
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] =
-    [|tx| tx.execute_batch(SCHEMA_V1).map_err(sql("create the version 1 tables")), migrate_v2];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
+    |tx| tx.execute_batch(SCHEMA_V1).map_err(sql("create the version 1 tables")),
+    migrate_v2,
+    |tx| tx.execute_batch(SCHEMA_V3).map_err(sql("create the version 3 tables")),
+];
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     loop {
@@ -118,56 +129,15 @@ pub struct SqliteStorage {
     inner: Arc<Inner>,
 }
 
-impl std::ops::Deref for SqliteStorage {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.inner
-    }
-}
-
-/// What a [`SqliteStorage`] and its blob uploads share.
-pub struct Inner {
-    dir: PathBuf,
+/// The connection and the blob store a [`SqliteStorage`] and its blob uploads share; its methods are the
+/// synchronous queries the async traits run on blocking threads.
+struct Inner {
     conn: Mutex<Connection>,
-    /// (blake3 of token, workspace): reloaded from the database when a token is not found.
-    tokens: RwLock<Vec<([u8; 32], i64)>>,
+    blobs: BlobStore,
 }
 
 fn sql(what: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::io(format!("server storage: {what}"), e)
-}
-
-fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::Corrupt(format!("server storage: {what} is corrupt: {e}"))
-}
-
-/// A stored record body, or an error that names the record.
-fn decode_body(store: &str, seq: i64, bytes: &[u8]) -> Result<Body> {
-    rmp_serde::from_slice(bytes).map_err(|e| corrupt(&format!("the body of record {seq} of store {store}"), e))
-}
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-fn new_token() -> String {
-    format!("rlt_{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
-}
-
-fn token_hash(token: &str) -> [u8; 32] {
-    *blake3::hash(token.as_bytes()).as_bytes()
-}
-
-fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-fn status_reason(body: &Body) -> Option<(String, Option<String>)> {
-    match body {
-        Body::Status { status, reason } => Some((status.clone(), reason.clone())),
-        _ => None,
-    }
 }
 
 /// Reads what the database holds of the keys a batch touches (inside the batch's transaction).
@@ -321,35 +291,36 @@ fn chunk_of_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScalarChunk> {
     })
 }
 
-/// An upload spooled into the blob directory's `tmp/`, renamed into place on commit.
-struct DirUpload {
-    storage: Arc<Inner>,
-    ws: WorkspaceId,
-    file: tempfile::NamedTempFile,
-    size: u64,
-}
-
 impl SqliteStorage {
     /// Opens (creating) the storage in `dir`: the database `server.db`, migrated forward to [`SCHEMA_VERSION`], and
     /// the blob directory `blobs/`. A database of a newer version is refused (upgrade runlog).
     pub fn open(dir: &Path) -> Result<SqliteStorage> {
-        std::fs::create_dir_all(dir.join("blobs").join("tmp"))
-            .map_err(|e| Error::io(format!("create data directory {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create data directory {}", dir.display()), e))?;
+        let blobs = BlobStore::dir(&dir.join("blobs"))?;
+        SqliteStorage::open_with_blobs(dir, blobs)
+    }
+
+    /// Opens (creating) the database in `dir` with blobs in `blobs` (`runlog serve --data DIR --blobs URL`).
+    pub fn open_with_blobs(dir: &Path, blobs: BlobStore) -> Result<SqliteStorage> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create data directory {}", dir.display()), e))?;
         let path = dir.join("server.db");
         let mut conn = Connection::open(&path).map_err(sql("open server.db"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(sql("busy timeout"))?;
         conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(())).map_err(sql("wal"))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql("synchronous"))?;
         migrate(&mut conn, &path)?;
-        let inner = Inner { dir: dir.to_path_buf(), conn: Mutex::new(conn), tokens: RwLock::new(Vec::new()) };
-        let s = SqliteStorage { inner: Arc::new(inner) };
-        s.reload_tokens()?;
-        Ok(s)
+        Ok(SqliteStorage { inner: Arc::new(Inner { conn: Mutex::new(conn), blobs }) })
     }
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u32> {
-        self.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("schema version"))
+        self.inner.conn().query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql("schema version"))
+    }
+
+    /// Runs `f` on the connection on a blocking thread.
+    async fn on_db<T: Send + 'static>(&self, f: impl FnOnce(&Inner) -> Result<T> + Send + 'static) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner)).await.map_err(|e| Error::io("server storage task", e))?
     }
 }
 
@@ -358,61 +329,24 @@ impl Inner {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn reload_tokens(&self) -> Result<()> {
-        let rows: Vec<(String, i64)> = {
-            let c = self.conn();
-            let mut st = c.prepare("SELECT hash, workspace FROM tokens").map_err(sql("read tokens"))?;
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(sql("read tokens"))?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(sql("read tokens"))?
-        };
-        let mut parsed = Vec::with_capacity(rows.len());
-        for (hex, ws) in rows {
-            if let Ok(h) = blake3::Hash::from_hex(&hex) {
-                parsed.push((*h.as_bytes(), ws));
-            }
-        }
-        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = parsed;
-        Ok(())
-    }
-
-    fn find_token(&self, hash: &[u8; 32]) -> Option<i64> {
-        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
-        let mut found = None;
-        // Every stored hash is compared, in constant time, whatever matches: timing says nothing about the token.
-        for (h, ws) in tokens.iter() {
-            if bool::from(h.ct_eq(hash)) {
-                found = Some(*ws);
-            }
-        }
-        found
-    }
-
-    fn blob_file(&self, hash: &str) -> PathBuf {
-        self.dir.join("blobs").join(&hash[..2]).join(hash)
-    }
-
     fn insert_token(c: &Connection, ws: i64) -> Result<String> {
         let token = new_token();
         c.execute(
             "INSERT INTO tokens(hash, workspace, created_at) VALUES (?1, ?2, ?3)",
-            params![blake3::Hash::from(token_hash(&token)).to_hex().as_str(), ws, now_ms()],
+            params![token_hex(&token), ws, now_ms()],
         )
         .map_err(sql("insert token"))?;
         Ok(token)
     }
 }
 
-impl Admin for SqliteStorage {
+impl Inner {
     fn workspace_for_token(&self, token: &str) -> Result<Option<WorkspaceId>> {
-        let hash = token_hash(token);
-        if let Some(ws) = self.find_token(&hash) {
-            return Ok(Some(WorkspaceId(ws)));
-        }
-        // A token made by `runlog admin` while the server runs: look again.
-        self.reload_tokens()?;
-        Ok(self.find_token(&hash).map(WorkspaceId))
+        self.conn()
+            .query_row("SELECT workspace FROM tokens WHERE hash = ?1", [token_hex(token)], |r| r.get(0))
+            .optional()
+            .map(|ws| ws.map(WorkspaceId))
+            .map_err(sql("find token"))
     }
 
     fn create_workspace(&self, name: &str) -> Result<String> {
@@ -431,7 +365,6 @@ impl Admin for SqliteStorage {
             tx.commit().map_err(sql("commit"))?;
             token
         };
-        self.reload_tokens()?;
         Ok(token)
     }
 
@@ -445,7 +378,6 @@ impl Admin for SqliteStorage {
                 .ok_or_else(|| Error::Config(format!("no workspace named {workspace:?}")))?;
             Inner::insert_token(&c, ws)?
         };
-        self.reload_tokens()?;
         Ok(token)
     }
 
@@ -491,9 +423,25 @@ impl Admin for SqliteStorage {
             .map_err(sql("stats"))?;
         Ok(())
     }
-}
 
-impl Ingest for SqliteStorage {
+    fn take_request(&self, ws: WorkspaceId, quota: Quota) -> Result<std::result::Result<(), u64>> {
+        let now = now_us();
+        let c = self.conn();
+        let tat: Option<i64> =
+            c.query_row("SELECT tat FROM rate WHERE ws = ?1", [ws.0], |r| r.get(0)).optional().map_err(sql("rate"))?;
+        match rate::take(tat, now, quota) {
+            Ok(tat) => {
+                c.execute(
+                    "INSERT INTO rate(ws, tat) VALUES (?1, ?2) ON CONFLICT(ws) DO UPDATE SET tat = excluded.tat",
+                    params![ws.0, tat],
+                )
+                .map_err(sql("rate"))?;
+                Ok(Ok(()))
+            }
+            Err(wait) => Ok(Err(wait)),
+        }
+    }
+
     fn apply_batch(
         &self,
         ws: WorkspaceId,
@@ -532,12 +480,6 @@ impl Ingest for SqliteStorage {
         Ok(out)
     }
 
-    fn begin_blob(&self, ws: WorkspaceId) -> Result<Box<dyn super::BlobUpload>> {
-        let file = tempfile::NamedTempFile::new_in(self.dir.join("blobs").join("tmp"))
-            .map_err(|e| Error::io("create a blob upload file", e))?;
-        Ok(Box::new(DirUpload { storage: self.inner.clone(), ws, file, size: 0 }))
-    }
-
     fn rejections(&self, ws: WorkspaceId, store: &str) -> Result<Vec<Rejection>> {
         let c = self.conn();
         let mut st = c
@@ -562,52 +504,37 @@ impl Ingest for SqliteStorage {
             )
             .map_err(sql("position"))
     }
-}
 
-impl super::BlobUpload for DirUpload {
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
-        use std::io::Write as _;
-        self.file.write_all(bytes).map_err(|e| Error::io("write blob", e))?;
-        self.size += bytes.len() as u64;
-        Ok(())
-    }
-
-    fn commit(self: Box<Self>, hash: &str) -> Result<()> {
-        if !is_hex(hash, 64) {
-            return Err(Error::Config(format!("blob hash {hash:?} is not 64 hexadecimal digits")));
-        }
-        let hash = hash.to_ascii_lowercase();
-        let dest = self.storage.blob_file(&hash);
-        if !dest.exists() {
-            if let Some(d) = dest.parent() {
-                std::fs::create_dir_all(d).map_err(|e| Error::io("create blob directory", e))?;
-            }
-            self.file.persist(&dest).map_err(|e| Error::io("store blob", e.error))?;
-        }
-        let c = self.storage.conn();
+    fn add_blob(&self, ws: WorkspaceId, hash: &str, size: u64) -> Result<()> {
+        let c = self.conn();
         let added = c
             .execute(
                 "INSERT OR IGNORE INTO blobs(ws, hash, size) VALUES (?1, ?2, ?3)",
-                params![self.ws.0, hash, self.size as i64],
+                params![ws.0, hash, size as i64],
             )
             .map_err(sql("blobs"))?;
         c.execute(
             "INSERT INTO stats(ws, key, value) VALUES (?1, 'blob_uploads', 1), (?1, 'blobs_stored', ?2)
              ON CONFLICT(ws, key) DO UPDATE SET value = value + excluded.value",
-            params![self.ws.0, added as i64],
+            params![ws.0, added as i64],
         )
         .map_err(sql("stats"))?;
         Ok(())
     }
-}
 
-impl Read for SqliteStorage {
-    fn runs(&self, ws: WorkspaceId) -> Result<Vec<RunView>> {
+    fn runs(&self, ws: WorkspaceId, page: Option<&Page>) -> Result<Vec<RunView>> {
         let ids: Vec<String> = {
             let c = self.conn();
-            let mut st =
-                c.prepare_cached("SELECT id FROM runs WHERE ws = ?1 ORDER BY created_at, id").map_err(sql("runs"))?;
-            st.query_map([ws.0], |r| r.get(0))
+            let mut st = c
+                .prepare_cached(
+                    "SELECT id FROM runs WHERE ws = ?1
+                     AND (?2 IS NULL OR (created_at, id) > (SELECT created_at, id FROM runs WHERE ws = ?1 AND id = ?2))
+                     ORDER BY created_at, id LIMIT ?3",
+                )
+                .map_err(sql("runs"))?;
+            let after = page.and_then(|p| p.after.as_deref());
+            let limit = page.map_or(-1, |p| p.limit as i64);
+            st.query_map(params![ws.0, after, limit], |r| r.get(0))
                 .map_err(sql("runs"))?
                 .collect::<rusqlite::Result<_>>()
                 .map_err(sql("runs"))?
@@ -632,20 +559,7 @@ impl Read for SqliteStorage {
             .optional()
             .map_err(sql("run"))?;
         let Some((id, store, experiment, name, parent, started_at)) = head else { return Ok(None) };
-        let mut v = RunView {
-            id,
-            store,
-            experiment,
-            name,
-            parent,
-            started_at,
-            status: "running".into(),
-            reason: None,
-            ended_at: None,
-            params: BTreeMap::new(),
-            tags: BTreeMap::new(),
-            properties: BTreeMap::new(),
-        };
+        let mut v = RunView::head(id, store, experiment, name, parent, started_at);
         let mut st = c
             .prepare_cached(
                 "SELECT name, at, body, store, seq FROM records WHERE ws = ?1 AND run = ?2 AND kind IN ('status', 'param', 'tag', 'property')
@@ -659,25 +573,7 @@ impl Read for SqliteStorage {
             let body: Vec<u8> = r.get(2).map_err(sql("run"))?;
             let store: String = r.get(3).map_err(sql("run"))?;
             let seq: i64 = r.get(4).map_err(sql("run"))?;
-            let body = decode_body(&store, seq, &body)?;
-            if let Some((status, reason)) = status_reason(&body) {
-                v.ended_at = (status != "running").then_some(at);
-                v.status = status;
-                v.reason = reason;
-                continue;
-            }
-            match body {
-                Body::Param(x) => {
-                    v.params.entry(key).or_insert_with(|| x);
-                }
-                Body::Tag(x) => {
-                    v.tags.insert(key, x);
-                }
-                Body::Property(x) => {
-                    v.properties.entry(key).or_insert_with(|| x);
-                }
-                _ => {}
-            }
+            v.apply(key, at, decode_body(&store, seq, &body)?);
         }
         Ok(Some(v))
     }
@@ -768,92 +664,155 @@ impl Read for SqliteStorage {
         Ok(out)
     }
 
-    fn blob(&self, ws: WorkspaceId, hash: &str) -> Result<Option<Vec<u8>>> {
-        if !is_hex(hash, 64) {
-            return Ok(None);
-        }
-        let hash = hash.to_ascii_lowercase();
+    fn holds_blob(&self, ws: WorkspaceId, hash: &str) -> Result<bool> {
         let held = self
             .conn()
             .query_row("SELECT 1 FROM blobs WHERE ws = ?1 AND hash = ?2", params![ws.0, hash], |_| Ok(()))
             .optional()
             .map_err(sql("blobs"))?;
-        if held.is_none() {
+        Ok(held.is_some())
+    }
+}
+
+#[async_trait]
+impl Admin for SqliteStorage {
+    async fn workspace_for_token(&self, token: &str) -> Result<Option<WorkspaceId>> {
+        let token = token.to_string();
+        self.on_db(move |s| s.workspace_for_token(&token)).await
+    }
+
+    async fn create_workspace(&self, name: &str) -> Result<String> {
+        let name = name.to_string();
+        self.on_db(move |s| s.create_workspace(&name)).await
+    }
+
+    async fn create_token(&self, workspace: &str) -> Result<String> {
+        let workspace = workspace.to_string();
+        self.on_db(move |s| s.create_token(&workspace)).await
+    }
+
+    async fn workspaces(&self) -> Result<Vec<WorkspaceInfo>> {
+        self.on_db(Inner::workspaces).await
+    }
+
+    async fn stats(&self, ws: WorkspaceId) -> Result<Stats> {
+        self.on_db(move |s| s.stats(ws)).await
+    }
+
+    async fn bump(&self, ws: WorkspaceId, counter: Counter, by: u64) -> Result<()> {
+        self.on_db(move |s| s.bump(ws, counter, by)).await
+    }
+
+    async fn take_request(&self, ws: WorkspaceId, quota: Quota) -> Result<std::result::Result<(), u64>> {
+        self.on_db(move |s| s.take_request(ws, quota)).await
+    }
+
+    async fn health(&self) -> Vec<(&'static str, Result<()>)> {
+        let db = self.on_db(|s| s.conn().query_row("SELECT 1", [], |_| Ok(())).map_err(sql("health"))).await;
+        vec![("database", db), ("blobs", self.inner.blobs.ping().await)]
+    }
+}
+
+#[async_trait]
+impl Ingest for SqliteStorage {
+    async fn apply_batch(
+        &self,
+        ws: WorkspaceId,
+        id: BatchId,
+        bytes: usize,
+        batch: Batch,
+        limits: ServiceLimits,
+    ) -> Result<std::result::Result<BatchReply, BatchRefusal>> {
+        self.on_db(move |s| s.apply_batch(ws, &id, bytes, &batch, &limits)).await
+    }
+
+    async fn missing_blobs(&self, ws: WorkspaceId, hashes: Vec<String>) -> Result<Vec<String>> {
+        self.on_db(move |s| s.missing_blobs(ws, &hashes)).await
+    }
+
+    async fn begin_blob(&self, ws: WorkspaceId) -> Result<Box<dyn BlobUpload>> {
+        Ok(Box::new(Upload::begin(self.inner.blobs.clone(), Arc::new(self.clone()), ws)?))
+    }
+
+    async fn rejections(&self, ws: WorkspaceId, store: &str) -> Result<Vec<Rejection>> {
+        let store = store.to_string();
+        self.on_db(move |s| s.rejections(ws, &store)).await
+    }
+
+    async fn position(&self, ws: WorkspaceId, store: &str) -> Result<i64> {
+        let store = store.to_string();
+        self.on_db(move |s| s.position(ws, &store)).await
+    }
+}
+
+#[async_trait]
+impl BlobRows for SqliteStorage {
+    async fn add_blob(&self, ws: WorkspaceId, hash: &str, size: u64) -> Result<()> {
+        let hash = hash.to_string();
+        self.on_db(move |s| s.add_blob(ws, &hash, size)).await
+    }
+}
+
+#[async_trait]
+impl Read for SqliteStorage {
+    async fn runs(&self, ws: WorkspaceId) -> Result<Vec<RunView>> {
+        self.on_db(move |s| s.runs(ws, None)).await
+    }
+
+    async fn runs_page(&self, ws: WorkspaceId, page: Page) -> Result<Vec<RunView>> {
+        self.on_db(move |s| s.runs(ws, Some(&page))).await
+    }
+
+    async fn run(&self, ws: WorkspaceId, id: &str) -> Result<Option<RunView>> {
+        let id = id.to_string();
+        self.on_db(move |s| s.run(ws, &id)).await
+    }
+
+    async fn metrics(&self, ws: WorkspaceId, run: &str) -> Result<Vec<MetricView>> {
+        let run = run.to_string();
+        self.on_db(move |s| s.metrics(ws, &run)).await
+    }
+
+    async fn series(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<Point>> {
+        let (run, name) = (run.to_string(), name.to_string());
+        self.on_db(move |s| s.series(ws, &run, &name)).await
+    }
+
+    async fn scalar_chunks(&self, ws: WorkspaceId, run: &str, name: &str) -> Result<Vec<ScalarChunk>> {
+        let (run, name) = (run.to_string(), name.to_string());
+        self.on_db(move |s| s.scalar_chunks(ws, &run, &name)).await
+    }
+
+    async fn chunk_points(&self, ws: WorkspaceId, chunk: i64) -> Result<Option<Vec<Point>>> {
+        self.on_db(move |s| s.chunk_points(ws, chunk)).await
+    }
+
+    async fn records(&self, ws: WorkspaceId, run: &str, kind: &str, name: Option<&str>) -> Result<Vec<RecordBody>> {
+        let (run, kind, name) = (run.to_string(), kind.to_string(), name.map(str::to_string));
+        self.on_db(move |s| s.records(ws, &run, &kind, name.as_deref())).await
+    }
+
+    async fn blob(&self, ws: WorkspaceId, hash: &str) -> Result<Option<Vec<u8>>> {
+        if !is_hex(hash, 64) {
             return Ok(None);
         }
-        let path = self.blob_file(&hash);
-        std::fs::read(&path).map(Some).map_err(|e| Error::io(format!("read blob {}", path.display()), e))
+        let hash = hash.to_ascii_lowercase();
+        let h = hash.clone();
+        if !self.on_db(move |s| s.holds_blob(ws, &h)).await? {
+            return Ok(None);
+        }
+        self.inner.blobs.get(&hash).await
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Admin, Body, Ingest, Read, SqliteStorage};
-    use runlog_wire::WireValue;
+    use super::SqliteStorage;
     use runlog_wire::points::{self, Point};
-    use runlog_wire::{Batch, ServiceLimits, WIRE_VERSION, WireRecord};
-
-    fn record(seq: i64, part: u32, rows: u32, name: &str, step: Option<i64>, body: Body) -> WireRecord {
-        WireRecord { seq, part, rows, run: "a".repeat(32), name: name.into(), at: 1_000 + seq, step, body }
-    }
+    use runlog_wire::{Body, WireValue};
 
     fn pts(steps: std::ops::Range<i64>, value: impl Fn(i64) -> f64) -> Vec<Point> {
         steps.map(|s| Point { step: s, at: 5, value: value(s) }).collect()
-    }
-
-    #[test]
-    fn scalar_chunks_chunk_points_and_records_read_back_within_their_workspace() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let st = SqliteStorage::open(dir.path()).expect("open");
-        st.create_workspace("a").expect("workspace a");
-        st.create_workspace("b").expect("workspace b");
-        let ws = st.workspaces().expect("list");
-        let (a, b) = (super::WorkspaceId(ws[0].id), super::WorkspaceId(ws[1].id));
-        let first = pts(0..4, |s| [3.0, f64::NAN, -2.0, 7.0][s as usize]);
-        let second = pts(4..6, |s| s as f64 * 10.0);
-        let enc = |p: &[Point]| points::encode(p);
-        let run = Body::Run { experiment: "e".into(), name: "r".into(), parent: None };
-        let batch = Batch {
-            version: WIRE_VERSION,
-            store: "s".repeat(32),
-            records: vec![
-                record(1, 0, 1, "", None, run),
-                record(2, 0, 4, "loss", Some(0), Body::Scalars(enc(&first))),
-                record(3, 0, 1, "epoch", Some(0), Body::Row(vec![("acc".into(), WireValue::Float(0.5))])),
-                record(4, 0, 2, "loss", Some(4), Body::Scalars(enc(&second))),
-            ],
-        };
-        let encoded = batch.encode();
-        let reply = st
-            .apply_batch(a, &encoded.id, encoded.bytes.len(), &batch, &ServiceLimits::default())
-            .expect("apply")
-            .expect("accepted");
-        assert_eq!(reply.applied, 4, "{reply:?}");
-        let run = "a".repeat(32);
-
-        let chunks = st.scalar_chunks(a, &run, "loss").expect("chunks");
-        assert_eq!(chunks.len(), 2);
-        let c = &chunks[0];
-        assert_eq!((c.count, c.step_lo, c.step_hi, c.min, c.max), (4, 0, 3, Some(-2.0), Some(7.0)), "NaN is ignored");
-        assert_eq!((c.last, c.last_step), (7.0, 3));
-        assert_eq!((chunks[1].count, chunks[1].last, chunks[1].last_step), (2, 50.0, 5));
-        let back = st.chunk_points(a, c.id).expect("read").expect("held");
-        assert_eq!(back.len(), 4);
-        assert!(back[1].value.is_nan() && back[3] == first[3]);
-        assert_eq!(st.chunk_points(a, chunks[1].id).expect("read"), Some(second));
-
-        // Another workspace can name neither the run's chunks nor its records.
-        assert_eq!(st.chunk_points(b, c.id).expect("read"), None);
-        assert!(st.scalar_chunks(b, &run, "loss").expect("chunks").is_empty());
-        assert!(st.records(b, &run, "row", None).expect("records").is_empty());
-        // A row (stored between the two chunks) is not a chunk.
-        assert_eq!(chunks[1].id, c.id + 2);
-        assert_eq!(st.chunk_points(a, c.id + 1).expect("read"), None);
-        let rows = st.records(a, &run, "row", Some("epoch")).expect("records");
-        assert_eq!(rows.len(), 1);
-        assert_eq!((rows[0].seq, rows[0].step, rows[0].at), (3, Some(0), 1_003));
-        assert_eq!(rows[0].body, Body::Row(vec![("acc".into(), WireValue::Float(0.5))]));
-        assert!(st.records(a, &run, "row", Some("other")).expect("records").is_empty());
     }
 
     /// A database made by a server before schema versions (version 0: the version 1 tables, no `user_version`)
@@ -882,9 +841,9 @@ mod tests {
         let (token, pts) = version_0_database(dir.path());
         let st = SqliteStorage::open(dir.path()).expect("migrates");
         assert_eq!(st.schema_version().expect("version"), super::SCHEMA_VERSION);
-        let ws = st.workspace_for_token(&token).expect("auth").expect("the old token still opens its workspace");
+        let ws = st.inner.workspace_for_token(&token).expect("auth").expect("the old token still opens its workspace");
         let run = "a".repeat(32);
-        let chunks = st.scalar_chunks(ws, &run, "loss").expect("chunks");
+        let chunks = st.inner.scalar_chunks(ws, &run, "loss").expect("chunks");
         assert_eq!(chunks.len(), 1);
         let c = &chunks[0];
         assert_eq!(
@@ -893,9 +852,9 @@ mod tests {
             "filled on migration"
         );
         assert_eq!((c.last, c.last_step), (-4.0, 2));
-        let back = st.chunk_points(ws, c.id).expect("read").expect("held");
+        let back = st.inner.chunk_points(ws, c.id).expect("read").expect("held");
         assert!(back.iter().zip(&pts).all(|(a, b)| a.value.to_bits() == b.value.to_bits()));
-        assert_eq!(st.records(ws, &run, "row", None).expect("rows").len(), 1);
+        assert_eq!(st.inner.records(ws, &run, "row", None).expect("rows").len(), 1);
         drop(st);
         // Opening again is a no-op.
         assert_eq!(SqliteStorage::open(dir.path()).expect("again").schema_version().expect("v"), super::SCHEMA_VERSION);
@@ -921,8 +880,8 @@ mod tests {
         c.execute("UPDATE records SET body = x'c1' WHERE kind = 'row'", []).expect("corrupt");
         drop(c);
         let st = SqliteStorage::open(dir.path()).expect("open");
-        let ws = st.workspace_for_token(&token).expect("auth").expect("ws");
-        let e = st.records(ws, &"a".repeat(32), "row", None).expect_err("refused").to_string();
+        let ws = st.inner.workspace_for_token(&token).expect("auth").expect("ws");
+        let e = st.inner.records(ws, &"a".repeat(32), "row", None).expect_err("refused").to_string();
         assert!(e.contains("record 3 of store") && e.contains("corrupt"), "{e}");
     }
 }

@@ -25,9 +25,9 @@ pub fn start_server(limits: ServiceLimits) -> TestServer {
 
 pub fn start_server_in(dir: tempfile::TempDir, limits: ServiceLimits, port: u16) -> TestServer {
     let storage = Arc::new(SqliteStorage::open(dir.path()).expect("open storage"));
-    let token = match storage.workspaces().expect("list").first() {
-        Some(w) => storage.create_token(&w.name).expect("token"),
-        None => storage.create_workspace("default").expect("workspace"),
+    let token = match runlog_testkit::block_on(storage.workspaces()).expect("list").first() {
+        Some(w) => runlog_testkit::block_on(storage.create_token(&w.name)).expect("token"),
+        None => runlog_testkit::block_on(storage.create_workspace("default")).expect("workspace"),
     };
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
     let port = listener.local_addr().expect("addr").port();
