@@ -46,8 +46,16 @@ impl std::ops::Deref for Server {
 }
 
 pub fn serve(cfg: &Path, data: &Path, port: u16, extra: &[&str]) -> Server {
+    let at = ["--data".to_string(), data.display().to_string()];
+    serve_at(cfg, &at, port, extra)
+}
+
+/// `runlog serve` on a free loopback port (or `port`) with its storage given by `at` (`--data DIR`, or
+/// `--database URL --blobs URL`). Without a token printed (the workspace existed), `token` is empty.
+pub fn serve_at(cfg: &Path, at: &[String], port: u16, extra: &[&str]) -> Server {
+    let data = at.iter().position(|a| a == "--data").and_then(|i| at.get(i + 1)).map(PathBuf::from);
     let mut c = runlog(cfg);
-    c.arg("serve").arg("--data").arg(data).arg("--listen").arg(format!("127.0.0.1:{port}")).args(extra);
+    c.arg("serve").args(at).arg("--listen").arg(format!("127.0.0.1:{port}")).args(extra);
     let mut child = c.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn runlog serve");
     let out = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(out).lines();
@@ -66,12 +74,14 @@ pub fn serve(cfg: &Path, data: &Path, port: u16, extra: &[&str]) -> Server {
     std::thread::spawn(move || for _ in lines {});
     let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port");
     if token.is_empty() {
-        let o =
-            runlog(cfg).args(["admin", "--data"]).arg(data).args(["create-token", "default"]).output().expect("admin");
-        token = String::from_utf8_lossy(&o.stdout).trim().trim_start_matches("token ").to_string();
+        if let Some(data) = &data {
+            let o = runlog(cfg).args(["admin", "--data"]).arg(data).args(["create-token", "default"]).output();
+            let o = o.expect("admin");
+            token = String::from_utf8_lossy(&o.stdout).trim().trim_start_matches("token ").to_string();
+        }
     }
     let api = Api { url: url.clone(), token: token.clone() };
-    Server { proc: Proc(child), api, url, port, token, data: data.to_path_buf() }
+    Server { proc: Proc(child), api, url, port, token, data: data.unwrap_or_default() }
 }
 
 /// A remote of every store of this test's user (`--global`: the config directory is the test's own).
