@@ -16,6 +16,12 @@ use clap::Parser;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+/// Names the process's rustls crypto provider (aws-lc-rs): two are compiled in (object_store's reqwest brings ring),
+/// so a TLS client or server built without naming one would otherwise fail. Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// Runs the command line `args` (the first one is the program name) and returns its exit status. A command line that
 /// does not parse, `--help` and `--version` print and exit the process, as clap does.
 pub fn main<I, T>(args: I) -> ExitCode
@@ -23,6 +29,7 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
+    install_crypto_provider();
     let cli = args::Cli::parse_from(args);
     match cmd::dispatch(cli) {
         Ok(code) => code,

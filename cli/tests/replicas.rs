@@ -98,3 +98,49 @@ fn eight_agents_through_two_replicas_one_killed_land_everything_once() {
         assert_eq!(stats["blobs_stored"], 13, "store {i}: every blob stored once: {stats}");
     }
 }
+
+/// SIGTERM (what a process manager sends to take a replica down) lets the request in flight finish: a blob upload
+/// half sent when the signal arrives completes with 204 and is kept, then the server exits cleanly.
+#[test]
+fn sigterm_finishes_the_request_in_flight_then_exits() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = dir.path().join("cfg");
+    let data = dir.path().join("srv");
+    let mut server = util::sync::serve(&cfg, &data, 0, &[]);
+    let bytes: Vec<u8> = (0..(4usize << 20)).map(|i| (i % 251) as u8).collect();
+    let hash = blake3::hash(&bytes).to_hex().to_string();
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    let head = format!(
+        "PUT /api/v1/blobs/{hash} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        server.token,
+        bytes.len()
+    );
+    conn.write_all(head.as_bytes()).expect("head");
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    conn.write_all(first).expect("first half");
+    std::thread::sleep(Duration::from_millis(200));
+    let term = std::process::Command::new("kill").arg("-TERM").arg(server.proc.0.id().to_string()).status();
+    assert!(term.expect("kill").success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(server.proc.0.try_wait().expect("wait").is_none(), "the server waits for the request in flight");
+    conn.write_all(rest).expect("second half");
+    let mut answer = [0u8; 12];
+    conn.read_exact(&mut answer).expect("answer");
+    assert_eq!(&answer, b"HTTP/1.1 204", "{}", String::from_utf8_lossy(&answer));
+    drop(conn);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = server.proc.0.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+    // The blob is held: a new server on the same data directory serves it.
+    let again = util::sync::serve(&cfg, &data, 0, &[]);
+    let api = Api { url: again.url.clone(), token: server.token.clone() };
+    assert_eq!(util::sync::get_bytes(&api, &format!("/api/v1/blobs/{hash}")), bytes);
+}

@@ -268,6 +268,7 @@ pub mod browser {
     impl Browser {
         /// Starts chromedriver on a free port and opens a session.
         pub fn start() -> Browser {
+            runlog_cli::install_crypto_provider();
             let chromium = std::env::var("RUNLOG_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
             let driver = std::env::var("RUNLOG_CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
             for p in [&chromium, &driver] {
