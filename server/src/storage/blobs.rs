@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 const SINGLE_PUT_BYTES: u64 = 16 << 20;
 /// The part size of a multipart upload.
 const PART_BYTES: usize = 8 << 20;
+/// Parts of a multipart upload in flight at once (so at most this many parts are held in memory).
+const PARTS_IN_FLIGHT: usize = 4;
 
 /// Where blob bytes live (cheap to clone).
 #[derive(Debug, Clone)]
@@ -137,7 +139,7 @@ impl BlobStore {
             if n == 0 {
                 break;
             }
-            w.wait_for_capacity(4).await.map_err(|e| store_error(format!("upload blob {hash}"), e))?;
+            w.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| store_error(format!("upload blob {hash}"), e))?;
             w.write(&buf[..n]);
         }
         w.finish().await.map_err(|e| store_error(format!("finish the upload of blob {hash}"), e))?;
@@ -178,7 +180,7 @@ impl BlobUpload for Upload {
     }
 
     async fn commit(self: Box<Self>, hash: &str) -> Result<()> {
-        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !super::is_hex(hash, 64) {
             return Err(Error::Config(format!("blob hash {hash:?} is not 64 hexadecimal digits")));
         }
         let hash = hash.to_ascii_lowercase();

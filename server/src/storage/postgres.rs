@@ -27,6 +27,9 @@ use std::sync::Arc;
 /// The PostgreSQL schema version this runlog writes.
 pub const PG_SCHEMA_VERSION: i32 = 1;
 
+/// Connections each replica keeps to the database (docs/operations.md sizes `max_connections` by it).
+const POOL_SIZE: usize = 16;
+
 /// The advisory lock key of migrations (the bytes of "runlog").
 const MIGRATION_LOCK: i64 = 0x7275_6e6c_6f67;
 
@@ -131,7 +134,7 @@ impl PgStorage {
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
         let mgr = Manager::from_config(cfg, tls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(mgr)
-            .max_size(16)
+            .max_size(POOL_SIZE)
             .build()
             .map_err(|e| Error::Config(format!("PostgreSQL pool for {}: {e}", redact(url))))?;
         let s = PgStorage { pool, blobs };
@@ -294,16 +297,16 @@ async fn held(tx: &impl GenericClient, ws: i64, store: &str, w: &Wanted) -> Resu
 
 /// The columns of the records a plan inserts, one array each (one `INSERT ... SELECT FROM UNNEST` for them all).
 #[derive(Default)]
-struct RecordColumns {
+struct RecordColumns<'a> {
     seq: Vec<i64>,
     part: Vec<i64>,
-    run: Vec<String>,
+    run: Vec<&'a str>,
     kind: Vec<&'static str>,
-    name: Vec<String>,
+    name: Vec<&'a str>,
     at: Vec<i64>,
     step: Vec<Option<i64>>,
     n: Vec<i64>,
-    body: Vec<Vec<u8>>,
+    body: Vec<&'a [u8]>,
     step_hi: Vec<Option<i64>>,
     vmin: Vec<Option<f64>>,
     vmax: Vec<Option<f64>>,
@@ -327,13 +330,13 @@ async fn write(tx: &impl GenericClient, ws: i64, store: &str, id: &BatchId, byte
                 let s = r.stats.as_ref();
                 recs.seq.push(r.seq);
                 recs.part.push(r.part);
-                recs.run.push(r.run.clone());
+                recs.run.push(&r.run);
                 recs.kind.push(r.kind);
-                recs.name.push(r.name.clone());
+                recs.name.push(&r.name);
                 recs.at.push(r.at);
                 recs.step.push(r.step);
                 recs.n.push(r.n);
-                recs.body.push(r.body.clone());
+                recs.body.push(&r.body);
                 recs.step_hi.push(s.map(|s| s.step_hi));
                 recs.vmin.push(s.and_then(|s| s.min));
                 recs.vmax.push(s.and_then(|s| s.max));
