@@ -676,6 +676,34 @@ fn cmp_fields(a: Option<&Field>, b: Option<&Field>) -> Ordering {
     }
 }
 
+/// Compares the sort fields of two runs key by key; missing values last in either direction.
+fn cmp_keys(sort: &[SortKey], a: &[Option<Field>], b: &[Option<Field>]) -> Ordering {
+    for (k, key) in sort.iter().enumerate() {
+        let (fa, fb) = (a[k].as_ref(), b[k].as_ref());
+        let o = match (fa, fb) {
+            (Some(_), Some(_)) if key.desc => cmp_fields(fb, fa),
+            _ => cmp_fields(fa, fb),
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// How `sort` orders run `a` (with its summaries `ma`) against `b`: what [`arrange`] sorts by, for a caller that
+/// orders runs without nesting them (MLflow's `runs/search`).
+pub fn compare(sort: &[SortKey], a: &RunInfo, ma: &[MetricSummary], b: &RunInfo, mb: &[MetricSummary]) -> Ordering {
+    let fa: Vec<Option<Field>> = sort.iter().map(|k| k.key.field(a, ma)).collect();
+    let fb: Vec<Option<Field>> = sort.iter().map(|k| k.key.field(b, mb)).collect();
+    cmp_keys(sort, &fa, &fb)
+}
+
+/// SQL `LIKE` (or `ILIKE` with `ignore_case`) of a text against a pattern, as filters apply it.
+pub fn like_text(text: &str, pattern: &str, ignore_case: bool) -> bool {
+    cmp_str(if ignore_case { Op::ILike } else { Op::Like }, text, pattern)
+}
+
 /// A run placed by [`arrange`]: its index in the input and how deep it sits under shown ancestors (0 = top).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placed {
@@ -695,19 +723,10 @@ pub fn arrange(runs: &[RunInfo], metrics: &[&[MetricSummary]], filter: &Filter, 
         shown.iter().map(|&i| sort.iter().map(|k| k.key.field(&runs[i], metrics[i])).collect()).collect();
     let mut order: Vec<usize> = (0..shown.len()).collect();
     order.sort_by(|&a, &b| {
-        for (k, key) in sort.iter().enumerate() {
-            let (fa, fb) = (fields[a][k].as_ref(), fields[b][k].as_ref());
-            let o = match (fa, fb) {
-                // Missing values last in either direction.
-                (Some(_), Some(_)) if key.desc => cmp_fields(fb, fa),
-                _ => cmp_fields(fa, fb),
-            };
-            if o != Ordering::Equal {
-                return o;
-            }
-        }
-        let (ra, rb) = (&runs[shown[a]], &runs[shown[b]]);
-        ra.started_at.cmp(&rb.started_at).then_with(|| shown[a].cmp(&shown[b]))
+        cmp_keys(sort, &fields[a], &fields[b]).then_with(|| {
+            let (ra, rb) = (&runs[shown[a]], &runs[shown[b]]);
+            ra.started_at.cmp(&rb.started_at).then_with(|| shown[a].cmp(&shown[b]))
+        })
     });
     let sorted: Vec<usize> = order.into_iter().map(|o| shown[o]).collect();
     let present: std::collections::HashMap<&str, usize> = sorted.iter().map(|&i| (runs[i].id.as_str(), i)).collect();

@@ -9,6 +9,7 @@ mod args;
 mod cmd;
 mod common;
 mod filter;
+mod mlflow;
 mod tb;
 mod ui;
 

@@ -3,8 +3,12 @@ read back through MLflow and through the ``runlog`` command."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import re
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -15,7 +19,7 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.tracking._tracking_service.utils import _get_store
 
-from conftest import clean_env, cli, cli_json, integrity, run_script
+from conftest import RUNLOG, clean_env, cli, cli_json, integrity, run_script
 
 FLUENT = """
 import json, sys
@@ -42,9 +46,37 @@ def uri_of(path: Path) -> str:
     return f"runlog://{path}"
 
 
-@pytest.fixture
-def store_uri(tmp_path: Path):
-    uri = uri_of(tmp_path / "runlog.db")
+@contextlib.contextmanager
+def runlog_ui(store: Path, *args: str) -> Iterator[str]:
+    """`runlog ui` on a store, as a real process on a free loopback port: yields its http:// URL, the MLflow tracking
+    URI of the store's REST endpoint."""
+    assert RUNLOG is not None, "the runlog command is not installed beside this interpreter"
+    p = subprocess.Popen([RUNLOG, "--store", str(store), "ui", "--listen", "127.0.0.1:0", *args],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env())
+    try:
+        assert p.stdout is not None
+        line = p.stdout.readline()
+        m = re.search(r"at (http://127\.0\.0\.1:\d+)/", line)
+        assert m, f"runlog ui did not say where it listens: {line!r} {p.stderr.read() if p.poll() is not None else ''}"
+        yield m.group(1)
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+
+
+@pytest.fixture(params=["plugin", "rest"])
+def store_uri(request: pytest.FixtureRequest, tmp_path: Path):
+    """The same store two ways: `runlog:` (the plugin, in this process) and `http://` (MLflow's REST client talking
+    to `runlog ui`'s MLflow endpoint on the same file)."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "plugin":
+            uri = uri_of(tmp_path / "runlog.db")
+        else:
+            uri = stack.enter_context(runlog_ui(tmp_path / "runlog.db"))
+        yield from _use(uri)
+
+
+def _use(uri: str) -> Iterator[str]:
     mlflow.set_tracking_uri(uri)
     # The fluent API remembers the experiment of an earlier test's store: start each test in "0".
     mlflow.set_experiment(experiment_id="0")
@@ -144,7 +176,7 @@ def test_sklearn_autolog_logs_params_metrics_and_tags(store_uri: str, caplog: py
     # store refuses it with MLflow's own error; autolog reports it as a warning and, MLflow's order, skips the
     # training metrics after it. The params are kept.
     run_id = _autolog_fit(caplog)
-    assert "create_logged_model is not supported by the runlog tracking store" in caplog.text
+    assert "is not supported by the runlog tracking store" in caplog.text
     assert client.get_run(run_id).data.params["alpha"] == "0.5"
     caplog.clear()
     # Without model logging, everything autolog logs is kept; the training dataset (log_input) is refused, loudly.
@@ -343,3 +375,105 @@ def test_a_resumed_run_is_running_again_and_ends_again(store_uri: str) -> None:
     again = client.get_run(run.info.run_id)
     assert again.info.status == "FINISHED" and again.info.end_time is not None
     assert [m.value for m in client.get_metric_history(run.info.run_id, "x")] == [1.0, 2.0]
+
+
+# --- the same through MLflow's REST API on `runlog ui` -------------------------------------------------------------
+
+
+def test_fluent_api_over_rest_reads_back_through_http_the_plugin_and_the_cli(tmp_path: Path) -> None:
+    store = tmp_path / "runlog.db"
+    with runlog_ui(store) as url:
+        # A real script, told only MLFLOW_TRACKING_URI, as a user points any MLflow client at a server.
+        out = run_script(tmp_path, FLUENT, env=clean_env(MLFLOW_TRACKING_URI=url)).stdout
+        ids = json.loads(out.strip().splitlines()[-1])
+        for uri in (url, uri_of(store)):  # over HTTP, and the same file through the plugin
+            client = MlflowClient(tracking_uri=uri)
+            exp = client.get_experiment_by_name("demo")
+            assert exp is not None and exp.lifecycle_stage == "active"
+            parent = client.get_run(ids["parent"])
+            assert (parent.info.run_name, parent.info.status) == ("parent", "FINISHED")
+            assert parent.info.experiment_id == exp.experiment_id
+            assert parent.data.params == {"lr": "0.01", "layers": "3", "act": "relu"}
+            assert parent.data.metrics == {"loss": 0.2, "acc": 0.5, "f1": 0.25}
+            assert parent.data.tags["stage"] == "dev" and parent.data.tags["owner"] == "me"
+            assert not any(k.startswith("runlog.") for k in parent.data.tags)
+            assert [(m.step, m.value, m.timestamp) for m in client.get_metric_history(ids["parent"], "loss")] == [
+                (s, 1.0 / (s + 1), 1_700_000_000_000 + s) for s in range(5)]
+            assert sorted(f.path for f in client.list_artifacts(ids["parent"])) == ["config", "notes.txt"]
+            got = Path(client.download_artifacts(ids["parent"], "notes.txt", str(tmp_path / uri.split(":")[0])))
+            assert got.read_text() == "hello runlog"
+            child = client.get_run(ids["child"])
+            assert child.data.tags["mlflow.parentRunId"] == ids["parent"]
+        client = MlflowClient(tracking_uri=url)
+        mlflow.set_tracking_uri(url)  # an mlflow-artifacts: URI resolves against the fluent API's tracking URI
+        try:
+            uri = client.get_run(ids["parent"]).info.artifact_uri
+            assert mlflow.artifacts.load_dict(f"{uri}/config/params.json") == {"a": [1, 2]}
+        finally:
+            mlflow.set_tracking_uri(None)
+    shown = cli_json("--store", str(store), "show", ids["parent"], "--json")
+    assert shown["experiment"] == "demo" and shown["status"] == "completed"
+    assert shown["metrics"]["loss"]["count"] == 5
+    assert sorted(f["name"] for f in shown["files"]) == ["config/params.json", "notes.txt"]
+    assert cli_json("--store", str(store), "show", ids["child"], "--json")["parent"] == ids["parent"]
+    assert integrity(store) == "ok"
+
+
+def test_raw_rest_requests_as_curl_sends_them(tmp_path: Path) -> None:
+    import requests
+
+    with runlog_ui(tmp_path / "runlog.db") as url:
+        api = f"{url}/api/2.0/mlflow"
+        run = requests.post(f"{api}/runs/create", json={"experiment_id": "0", "run_name": "curl",
+                                                        "start_time": "1700000000000"}, timeout=30).json()["run"]
+        rid = run["info"]["run_id"]
+        assert run["info"]["artifact_uri"] == f"mlflow-artifacts:/0/{rid}/artifacts"
+        # int64 fields as strings and non-finite doubles as protobuf's JSON writes them.
+        body = {"run_id": rid, "metrics": [
+            {"key": "m", "value": "NaN", "timestamp": "1700000000001", "step": "0"},
+            {"key": "m", "value": "Infinity", "timestamp": 1700000000002, "step": 1},
+            {"key": "m", "value": 0.5, "timestamp": 1700000000003, "step": 2}],
+            "params": [{"key": "p", "value": "1"}], "tags": [{"key": "t", "value": "v"}]}
+        assert requests.post(f"{api}/runs/log-batch", json=body, timeout=30).json() == {}
+        hist = requests.get(f"{api}/metrics/get-history", params={"run_id": rid, "metric_key": "m"}, timeout=30)
+        assert [p["value"] for p in hist.json()["metrics"]] == ["NaN", "Infinity", 0.5]
+        # MLflow's error bodies and statuses.
+        bad = requests.post(f"{api}/runs/log-parameter", json={"run_id": rid, "key": "p", "value": "2"}, timeout=30)
+        assert bad.status_code == 400 and bad.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert "'1'" in bad.json()["message"] and "'2'" in bad.json()["message"]
+        missing = requests.get(f"{api}/runs/get", params={"run_id": "0" * 32}, timeout=30)
+        assert missing.status_code == 404 and missing.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        garbled = requests.post(f"{api}/runs/log-batch", data=b"{not json", timeout=30)
+        assert garbled.status_code == 400 and garbled.json()["error_code"] == "MALFORMED_REQUEST"
+        no_exp = requests.get(f"{api}/experiments/get-by-name", params={"experiment_name": "nope"}, timeout=30)
+        assert no_exp.status_code == 404
+        # The proxied artifact API: upload, list, download.
+        art = f"{url}/api/2.0/mlflow-artifacts/artifacts/0/{rid}/artifacts"
+        assert requests.put(f"{art}/dir/a.bin", data=bytes(range(256)), timeout=30).status_code == 200
+        listed = requests.get(f"{url}/api/2.0/mlflow-artifacts/artifacts", params={"path": f"0/{rid}/artifacts"},
+                              timeout=30).json()
+        assert listed == {"files": [{"path": "dir", "is_dir": True}]}
+        assert requests.get(f"{art}/dir/a.bin", timeout=30).content == bytes(range(256))
+        assert requests.put(f"{art}/../x", data=b"x", timeout=30).status_code in (400, 404)
+        ended = requests.post(f"{api}/runs/update", json={"run_id": rid, "status": "FINISHED",
+                                                          "end_time": 1700000000009}, timeout=30).json()
+        assert (ended["run_info"]["status"], ended["run_info"]["end_time"]) == ("FINISHED", 1700000000009)
+    shown = cli_json("--store", str(tmp_path / "runlog.db"), "show", rid, "--json")
+    assert shown["status"] == "completed" and shown["metrics"]["m"]["count"] == 3
+
+
+def test_a_read_only_endpoint_serves_reads_and_refuses_every_write(tmp_path: Path) -> None:
+    store = tmp_path / "runlog.db"
+    client = MlflowClient(tracking_uri=uri_of(store))
+    run = client.create_run("0", run_name="kept")
+    client.log_metric(run.info.run_id, "x", 1.0)
+    client.set_terminated(run.info.run_id)
+    with runlog_ui(store, "--read-only") as url:
+        remote = MlflowClient(tracking_uri=url)
+        assert remote.get_run(run.info.run_id).data.metrics == {"x": 1.0}
+        for write in (lambda: remote.create_run("0"), lambda: remote.log_metric(run.info.run_id, "x", 2.0),
+                      lambda: remote.create_experiment("new")):
+            with pytest.raises(MlflowException) as e:
+                write()
+            assert e.value.error_code == "PERMISSION_DENIED" and "read-only" in e.value.message
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "x")] == [1.0]

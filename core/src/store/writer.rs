@@ -489,7 +489,7 @@ impl Writer {
                     replies.push(Reply::Unit(reply.clone(), res));
                 }
                 Work::CreateRun(r, reply) => {
-                    let rid = create_run(&tx, r, &self.writer_id, self.cfg.heartbeat_interval)?;
+                    let rid = create_run(&tx, r, &self.writer_id, now, self.cfg.heartbeat_interval)?;
                     replies.push(Reply::Run(reply.clone(), Ok(rid)));
                     created.push((rid, r.buffers.clone()));
                 }
@@ -611,7 +611,7 @@ fn experiment_tag(tx: &Connection, t: &ExperimentTag) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn create_run(tx: &Connection, r: &NewRun, writer: &str, interval: Duration) -> rusqlite::Result<i64> {
+fn create_run(tx: &Connection, r: &NewRun, writer: &str, now: i64, interval: Duration) -> rusqlite::Result<i64> {
     let s = &r.started;
     let exp = experiment_id(tx, &s.experiment, r.at)?;
     tx.prepare_cached("INSERT INTO runs(id, experiment, name, parent, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
@@ -621,7 +621,9 @@ fn create_run(tx: &Connection, r: &NewRun, writer: &str, interval: Duration) -> 
     insert_record(tx, &rec(Kind::RunStarted, record::encode(s)))?;
     let running = StatusChange { status: RunStatus::Running, reason: None };
     insert_record(tx, &rec(Kind::Status, record::encode(&running)))?;
-    beat(tx, rid, writer, r.at, interval)?;
+    // The first heartbeat is now, not at the start time: a run started with an earlier time (an MLflow client's
+    // start_time, an import) is alive, not crashed, until its writer stops beating.
+    beat(tx, rid, writer, r.at.max(now), interval)?;
     Ok(rid)
 }
 

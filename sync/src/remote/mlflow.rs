@@ -18,7 +18,7 @@ use self::api::{Api, Auth, KeyValue, LogBatch, Metric, RunJson};
 use self::map::{Content, Op, Refusal};
 pub use self::map::{
     DESCRIPTION_PREFIX, JOURNAL_BLOCK, MlflowLimits, PROPERTY_PREFIX, TAG_MLFLOW_PARENT, TAG_PARENT, TAG_RUN_ID,
-    TAG_STATUS_REASON, TAG_STORE_ID,
+    TAG_STATUS_REASON, TAG_STORE_ID, check_key,
 };
 use super::{Reconciled, Remote};
 use crate::error::{Error, Result};
@@ -570,8 +570,15 @@ impl MlflowRemote {
                 if out[i].rejected.is_some() {
                     break;
                 }
+                let op = match op {
+                    Op::ParentTag(local) => Op::Tag(KeyValue {
+                        key: map::TAG_MLFLOW_PARENT.into(),
+                        value: self.remote_id(st, local).await?,
+                    }),
+                    op => op,
+                };
                 let item = match op {
-                    Op::Run { .. } => continue,
+                    Op::Run { .. } | Op::ParentTag(_) => continue,
                     Op::Metric(m) => {
                         cx.touched.insert((rec.run.clone(), m.key.clone()));
                         if self.landed(st, &rec.run, &m, cx).await? {
@@ -683,6 +690,19 @@ impl MlflowRemote {
             }
         }
         Ok(reply)
+    }
+
+    /// The MLflow id of the run a runlog id names, when this remote finds it; else the text as given (a parent tag
+    /// an MLflow client logged may name a run runlog does not hold).
+    async fn remote_id(&self, st: &mut State, local: String) -> Result<String> {
+        let is_id = local.len() == 32 && local.bytes().all(|b| b.is_ascii_hexdigit());
+        if is_id
+            && self.search(st, &local, None).await?
+            && let Some(run) = st.runs.get(&local)
+        {
+            return Ok(run.id.clone());
+        }
+        Ok(local)
     }
 
     fn root(&self, st: &State, run: &str, out: &mut RecOutcome) -> Option<String> {

@@ -21,6 +21,11 @@ pub const TAG_STATUS_REASON: &str = "runlog.status_reason";
 pub const PROPERTY_PREFIX: &str = "runlog.property.";
 /// Prefix of the tags holding metric descriptions.
 pub const DESCRIPTION_PREFIX: &str = "runlog.description.";
+/// Prefix of the tags and properties the MLflow plugin keeps for its own view of a run that an MLflow client logged
+/// into a runlog store (its lifecycle stage, the status as the client said it, its experiment id at creation). They
+/// describe the local MLflow view, not the run: they are not sent, so such a run reaches MLflow as the client logged
+/// it.
+pub const PLUGIN_PREFIX: &str = "runlog.mlflow.";
 /// Records per journal artifact: journal lines of records `k*JOURNAL_BLOCK ..` share one file.
 pub const JOURNAL_BLOCK: i64 = 4096;
 
@@ -91,6 +96,9 @@ pub enum Op {
     Param(KeyValue),
     /// A tag.
     Tag(KeyValue),
+    /// MLflow's parent tag, holding the runlog id of the parent: sent with the parent's MLflow id when the remote
+    /// finds that run, as logged otherwise (an MLflow client may name a run runlog does not hold).
+    ParentTag(String),
     /// `runs/update`.
     Status {
         /// MLflow status (`RUNNING`, `FINISHED`, `FAILED`, `KILLED`).
@@ -252,6 +260,9 @@ pub fn plan(rec: &WireRecord, l: &MlflowLimits) -> Result<Vec<Op>, Refusal> {
             }
             vec![Op::Param(KeyValue { key: name.to_string(), value })]
         }
+        Body::Tag(_) | Body::Property(_) if name.starts_with(PLUGIN_PREFIX) => Vec::new(),
+        // A parent tag an MLflow client logged names the parent's runlog id: the remote gives it the parent's MLflow id.
+        Body::Tag(v) if name == TAG_MLFLOW_PARENT => vec![Op::ParentTag(value_text(v))],
         Body::Tag(v) => vec![tag_value("tag", name, value_text(v), l)?],
         Body::Property(v) => vec![tag_value("property", &format!("{PROPERTY_PREFIX}{name}"), value_text(v), l)?],
         Body::Description(v) => {
@@ -445,6 +456,29 @@ mod tests {
         // A description too long for a tag is kept in a journal, not dropped.
         let d = rec("loss", Body::Description(WireValue::Str("d".repeat(9000))));
         assert!(matches!(plan(&d, &l).expect("kept")[0], Op::Journal { .. }));
+    }
+
+    #[test]
+    fn a_run_an_mlflow_client_logged_goes_back_without_the_plugins_bookkeeping() {
+        let l = MlflowLimits::default();
+        let s = |v: &str| WireValue::Str(v.into());
+        for (name, body) in [
+            ("runlog.mlflow.status", Body::Tag(s("FINISHED"))),
+            ("runlog.mlflow.lifecycleStage", Body::Tag(s("active"))),
+            ("runlog.mlflow.experimentId", Body::Property(s("3"))),
+        ] {
+            assert_eq!(plan(&rec(name, body), &l).expect(name), Vec::new(), "{name}");
+        }
+        let parent = "ab".repeat(16);
+        assert_eq!(
+            plan(&rec(TAG_MLFLOW_PARENT, Body::Tag(s(&parent))), &l).expect("parent"),
+            vec![Op::ParentTag(parent)]
+        );
+        // Properties of runlog's own runs still travel, as tags.
+        assert_eq!(
+            plan(&rec("owner", Body::Property(s("me"))), &l).expect("property"),
+            vec![Op::Tag(KeyValue { key: "runlog.property.owner".into(), value: "me".into() })]
+        );
     }
 
     #[test]
