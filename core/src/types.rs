@@ -10,7 +10,9 @@ use std::fmt;
 pub struct RunId(pub(crate) String);
 
 impl RunId {
-    pub(crate) fn new() -> RunId {
+    /// A fresh random id (a v4 UUID's 32 hex digits), as [`crate::Store::start_run`] gives a run.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> RunId {
         RunId(uuid::Uuid::new_v4().simple().to_string())
     }
 

@@ -2,7 +2,8 @@
 through ``runlog:`` beside MLflow's own stores, side by side in one run.
 
     python py/bench/bench_mlflow.py                      # runlog:, sqlite:, file:
-    python py/bench/bench_mlflow.py --server             # and an MLflow server over HTTP (scripts/mlflow-server.sh)
+    python py/bench/bench_mlflow.py --server             # and, over HTTP, an MLflow server (scripts/mlflow-server.sh)
+                                                         # beside runlog's own MLflow endpoint (`runlog ui`)
 
 Every backend runs the same code in a fresh interpreter (this script with --child), with the same number of calls:
 a fluent run, ``mlflow.log_metric(name, value, step=i)`` per call, then ``mlflow.end_run()`` (which waits until
@@ -97,6 +98,7 @@ def main() -> None:
     env["MLFLOW_ALLOW_FILE_STORE"] = "true"
     results: dict[str, dict[str, float]] = {}
     server_dir = None
+    ui = None
     with tempfile.TemporaryDirectory(prefix="runlog-bench-mlflow-") as tmp:
         backends = {
             "runlog": f"runlog://{tmp}/runlog.db",
@@ -110,10 +112,18 @@ def main() -> None:
                 out = subprocess.run(["bash", os.path.join(REPO, "scripts", "mlflow-server.sh"), "start",
                                       str(free_port()), server_dir], capture_output=True, text=True, check=True)
                 backends["mlflow server (HTTP)"] = out.stdout.strip().splitlines()[-1].split("=", 1)[1]
+                ui = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "runlog"), "--store",
+                                       f"{tmp}/ui.db", "ui", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                                      text=True, env=env)
+                assert ui.stdout is not None
+                backends["runlog ui (HTTP)"] = ui.stdout.readline().split(" at ")[1].strip().rstrip("/")
             for name, uri in backends.items():
                 results[name] = run_child(name, uri, args, env)
                 print(f"  {name}: {results[name]}", file=sys.stderr)
         finally:
+            if ui is not None:
+                ui.terminate()
+                ui.wait(timeout=30)
             if server_dir is not None:
                 subprocess.run(["bash", os.path.join(REPO, "scripts", "mlflow-server.sh"), "stop", server_dir])
     import mlflow

@@ -11,8 +11,8 @@ pub mod storage;
 
 pub use error::{ApiError, Error, Result};
 pub use storage::{
-    Admin, BlobStore, Counter, Ingest, Page, PgStorage, Read, RecordBody, ScalarChunk, SqliteStorage, Stats, Storage,
-    WorkspaceId,
+    Admin, BlobStore, Counter, ExperimentRow, Experiments, Ingest, Page, PgStorage, Read, RecordBody, ScalarChunk,
+    SqliteStorage, Stats, Storage, WorkspaceId,
 };
 
 use axum::Json;

@@ -19,6 +19,7 @@ each_backend!(
     a_blob_uploaded_through_one_replica_is_read_through_another,
     the_request_allowance_is_shared_by_replicas,
     run_lists_paginate_in_start_order,
+    experiments_have_stable_ids_and_tags_across_replicas_and_include_those_runs_name,
 );
 
 const RUN: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -256,4 +257,27 @@ async fn a_postgres_database_of_a_newer_schema_is_refused_and_left_alone() {
     assert!(e.contains(&format!("schema version {newer}")) && e.contains("upgrade runlog"), "{e}");
     let v: i32 = c.query_one("SELECT version FROM runlog_schema", &[]).await.expect("read").get(0);
     assert_eq!(v, newer, "left alone");
+}
+
+async fn experiments_have_stable_ids_and_tags_across_replicas_and_include_those_runs_name(backend: Backend) {
+    let o = backend.open().await;
+    let (one, two) = (o.storage.clone(), o.replica(backend).await);
+    let (ws, _) = workspace(&one, "w").await;
+    let (other, _) = workspace(&one, "other").await;
+    one.create_experiment(ws, "made").await.expect("create");
+    one.create_experiment(ws, "made").await.expect("creating again is nothing");
+    two.set_experiment_tag(ws, "made", "team", Some("a")).await.expect("tag");
+    two.set_experiment_tag(ws, "made", "team", Some("b")).await.expect("retag");
+    one.set_experiment_tag(ws, "made", "gone", Some("x")).await.expect("tag");
+    one.set_experiment_tag(ws, "made", "gone", None).await.expect("remove");
+    // A run synced by an agent names experiment "e": it is listed too, created when its first run started.
+    apply(&one, ws, batch(vec![run_record()])).await;
+    let first = one.experiments(ws).await.expect("list");
+    let names: Vec<&str> = first.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["made", "e"]);
+    assert_eq!(first[0].tags, [("team".to_string(), "b".to_string())].into_iter().collect());
+    assert_eq!(first[1].created_at, 1_001);
+    assert!(first[0].updated_at >= first[0].created_at);
+    assert_eq!(two.experiments(ws).await.expect("again"), first, "the same ids and tags on every replica");
+    assert!(one.experiments(other).await.expect("other").is_empty(), "experiments belong to their workspace");
 }

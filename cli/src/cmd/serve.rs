@@ -1,6 +1,7 @@
 //! `runlog serve`: the workspace server. Creates the data directory and a first workspace (printing its token) on
 //! first start; limits come from a profile (`--profile azure`) and `--limit key=value` overrides. The web UI is
-//! mounted at `/ui/` over the workspace a token opens ([`crate::ui::workspace`]).
+//! mounted at `/ui/` over the workspace a token opens ([`crate::ui::workspace`]), and MLflow's REST API at `/api/2.0/
+//! mlflow` over the workspace a client's `MLFLOW_TRACKING_TOKEN` opens ([`crate::mlflow::workspace`]).
 
 use super::Global;
 use anyhow::Context;
@@ -126,9 +127,11 @@ pub fn run(args: Args, _g: &Global) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     std::io::stdout().flush()?;
     println!("web ui at {scheme}://{addr}/ui/?token=<token> (the token moves into a cookie)");
+    println!("mlflow tracking uri {scheme}://{addr} (MLFLOW_TRACKING_TOKEN=<token>)");
     std::io::stdout().flush()?;
     let ui = crate::ui::workspace::router(storage.clone(), tls.is_some());
-    let app = runlog_server::router(AppState::new(storage, limits)).merge(ui);
+    let mlflow = crate::mlflow::workspace::routes(storage.clone(), limits);
+    let app = runlog_server::router(AppState::new(storage, limits)).merge(ui).merge(mlflow);
     rt.block_on(runlog_server::serve_router(listener, app, tls)).context("the server stopped")?;
     Ok(ExitCode::SUCCESS)
 }

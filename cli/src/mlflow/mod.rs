@@ -11,12 +11,14 @@
 //! [`Tracking`]; [`local`] implements it over a local store file. Every write is committed before its answer.
 
 pub mod local;
+pub mod workspace;
 
 use crate::filter::{self, Filter};
 use crate::ui::Source;
+use axum::Extension;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, RawQuery};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -116,6 +118,12 @@ impl Endpoint {
 /// MLflow's routes over `endpoint` (under `/api/2.0/mlflow`, `/ajax-api/2.0/mlflow` and
 /// `/api/2.0/mlflow-artifacts`), to merge into a server's router.
 pub fn router(endpoint: Endpoint) -> Router {
+    routes().layer(Extension(endpoint))
+}
+
+/// The same routes, reading the [`Endpoint`] from each request's extensions: the caller adds a layer that puts one
+/// there (a fixed one in [`router`], the workspace a token opens in `runlog serve`).
+pub fn routes() -> Router {
     let mut r = Router::new();
     for base in ["/api/2.0/mlflow", "/ajax-api/2.0/mlflow"] {
         r = r
@@ -150,7 +158,6 @@ pub fn router(endpoint: Endpoint) -> Router {
         .route("/api/3.0/mlflow/logged-models/search", post(no_logged_models))
         .route("/api/3.0/mlflow/{*rest}", get(unsupported).post(unsupported))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_ARTIFACT_BYTES))
-        .with_state(endpoint)
 }
 
 /// An error as MLflow answers it: `{"error_code", "message"}` with MLflow's HTTP status for the code.
@@ -192,6 +199,7 @@ impl IntoResponse for MlflowError {
         let status = match self.code {
             "RESOURCE_DOES_NOT_EXIST" | "ENDPOINT_NOT_FOUND" => StatusCode::NOT_FOUND,
             "PERMISSION_DENIED" => StatusCode::FORBIDDEN,
+            "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
             "FEATURE_DISABLED" => StatusCode::NOT_IMPLEMENTED,
             "INTERNAL_ERROR" => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
@@ -316,7 +324,7 @@ fn double_json(v: f64) -> Json {
 }
 
 /// Runs a handler on the blocking pool with the request's JSON body.
-async fn call(State(ep): State<Endpoint>, body: Bytes, f: fn(&Endpoint, Req) -> Answer) -> Response {
+async fn call(Extension(ep): Extension<Endpoint>, body: Bytes, f: fn(&Endpoint, Req) -> Answer) -> Response {
     let req = match Req::from_body(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
@@ -325,7 +333,7 @@ async fn call(State(ep): State<Endpoint>, body: Bytes, f: fn(&Endpoint, Req) -> 
 }
 
 /// Runs a handler on the blocking pool with the request's query.
-async fn query(State(ep): State<Endpoint>, RawQuery(q): RawQuery, f: fn(&Endpoint, Req) -> Answer) -> Response {
+async fn query(Extension(ep): Extension<Endpoint>, RawQuery(q): RawQuery, f: fn(&Endpoint, Req) -> Answer) -> Response {
     answer(ep, Req::from_query(q.as_deref()), f).await
 }
 
@@ -1165,7 +1173,7 @@ fn proxied(path: &str) -> Result<(RunId, String), MlflowError> {
     }
 }
 
-async fn list_artifacts(State(ep): State<Endpoint>, RawQuery(q): RawQuery) -> Response {
+async fn list_artifacts(Extension(ep): Extension<Endpoint>, RawQuery(q): RawQuery) -> Response {
     answer(ep, Req::from_query(q.as_deref()), |ep, req| {
         let (id, dir) = proxied(&req.opt_str("path")?.unwrap_or_default())?;
         ep.run_info(&id)?;
@@ -1175,7 +1183,7 @@ async fn list_artifacts(State(ep): State<Endpoint>, RawQuery(q): RawQuery) -> Re
     .await
 }
 
-async fn download_artifact(State(ep): State<Endpoint>, Path(path): Path<String>) -> Response {
+async fn download_artifact(Extension(ep): Extension<Endpoint>, Path(path): Path<String>) -> Response {
     let found = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, MlflowError> {
         let (id, name) = proxied(&path)?;
         let files = files_of(&ep, &id)?;
@@ -1191,7 +1199,7 @@ async fn download_artifact(State(ep): State<Endpoint>, Path(path): Path<String>)
     }
 }
 
-async fn upload_artifact(State(ep): State<Endpoint>, Path(path): Path<String>, body: Bytes) -> Response {
+async fn upload_artifact(Extension(ep): Extension<Endpoint>, Path(path): Path<String>, body: Bytes) -> Response {
     let done = tokio::task::spawn_blocking(move || -> Answer {
         ep.writable()?;
         let (id, name) = proxied(&path)?;

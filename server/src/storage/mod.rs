@@ -370,10 +370,36 @@ pub trait Read: Send + Sync {
     async fn blob(&self, ws: WorkspaceId, hash: &str) -> Result<Option<Vec<u8>>>;
 }
 
-/// Everything a workspace server needs of its storage.
-pub trait Storage: Admin + Ingest + Read + 'static {}
+/// An experiment of a workspace as MLflow's API sees it: a stable id, the name its runs refer to, and tags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExperimentRow {
+    /// Its id (stable, never reused).
+    pub id: i64,
+    /// Its name.
+    pub name: String,
+    /// When it was created, or its first run started (ms since the epoch).
+    pub created_at: i64,
+    /// When a tag was last set, else `created_at` (ms).
+    pub updated_at: i64,
+    /// Tags (removed ones absent).
+    pub tags: BTreeMap<String, String>,
+}
 
-impl<T: Admin + Ingest + Read + 'static> Storage for T {}
+/// Experiments: made by a run naming one, or created (with tags) through MLflow's API.
+#[async_trait]
+pub trait Experiments: Send + Sync {
+    /// Every experiment of the workspace, those its runs name included, by id.
+    async fn experiments(&self, ws: WorkspaceId) -> Result<Vec<ExperimentRow>>;
+    /// Creates an experiment (nothing if it exists).
+    async fn create_experiment(&self, ws: WorkspaceId, name: &str) -> Result<()>;
+    /// Sets a tag of an experiment (created if missing); `None` removes it.
+    async fn set_experiment_tag(&self, ws: WorkspaceId, name: &str, key: &str, value: Option<&str>) -> Result<()>;
+}
+
+/// Everything a workspace server needs of its storage.
+pub trait Storage: Admin + Ingest + Read + Experiments + 'static {}
+
+impl<T: Admin + Ingest + Read + Experiments + 'static> Storage for T {}
 
 pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> crate::Error {
     crate::Error::Corrupt(format!("server storage: {what} is corrupt: {e}"))

@@ -13,8 +13,8 @@ use super::apply::{self, BatchRefusal, Held, Plan, Wanted, Write};
 use super::blobs::{BlobRows, BlobStore, Upload};
 use super::rate::Quota;
 use super::{
-    Admin, BlobUpload, Counter, Ingest, MetricView, Page, Read, RecordBody, RunView, ScalarChunk, Stats, WorkspaceId,
-    WorkspaceInfo, corrupt, decode_body, is_hex, new_token, now_ms, token_hex,
+    Admin, BlobUpload, Counter, ExperimentRow, Experiments, Ingest, MetricView, Page, Read, RecordBody, RunView,
+    ScalarChunk, Stats, WorkspaceId, WorkspaceInfo, corrupt, decode_body, is_hex, new_token, now_ms, token_hex,
 };
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// The PostgreSQL schema version this runlog writes.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
 
 /// Connections each replica keeps to the database (docs/operations.md sizes `max_connections` by it).
 const POOL_SIZE: usize = 16;
@@ -64,8 +64,19 @@ CREATE TABLE stats (ws BIGINT NOT NULL, key TEXT NOT NULL, value BIGINT NOT NULL
 CREATE TABLE rate (ws BIGINT PRIMARY KEY, tat BIGINT NOT NULL);
 "#;
 
+/// Version 2: experiments as MLflow's API sees them (a stable id and tags; those the runs name are added when
+/// listed).
+const SCHEMA_V2: &str = r#"
+CREATE TABLE experiments (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ws BIGINT NOT NULL, name TEXT NOT NULL,
+    created_at BIGINT NOT NULL, UNIQUE (ws, name));
+CREATE TABLE experiment_tags (
+    ws BIGINT NOT NULL, experiment TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at BIGINT NOT NULL,
+    PRIMARY KEY (ws, experiment, key));
+"#;
+
 /// The migrations, in order: `MIGRATIONS[k]` takes version `k` to `k + 1`.
-const MIGRATIONS: [&str; PG_SCHEMA_VERSION as usize] = [SCHEMA_V1];
+const MIGRATIONS: [&str; PG_SCHEMA_VERSION as usize] = [SCHEMA_V1, SCHEMA_V2];
 
 /// An error of the driver, with the database's own message and SQLSTATE when it sent one.
 fn pg(what: &'static str) -> impl Fn(tokio_postgres::Error) -> Error {
@@ -585,6 +596,72 @@ async fn insert_token(c: &impl GenericClient, ws: i64) -> Result<String> {
     .await
     .map_err(pg("insert token"))?;
     Ok(token)
+}
+
+#[async_trait]
+impl Experiments for PgStorage {
+    async fn experiments(&self, ws: WorkspaceId) -> Result<Vec<ExperimentRow>> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO experiments(ws, name, created_at)
+             SELECT ws, experiment, min(created_at) FROM runs WHERE ws = $1 GROUP BY ws, experiment
+             ON CONFLICT (ws, name) DO NOTHING",
+            &[&ws.0],
+        )
+        .await
+        .map_err(pg("experiments of runs"))?;
+        let mut rows: Vec<ExperimentRow> = c
+            .query("SELECT id, name, created_at FROM experiments WHERE ws = $1 ORDER BY id", &[&ws.0])
+            .await
+            .map_err(pg("experiments"))?
+            .iter()
+            .map(|r| ExperimentRow {
+                id: r.get(0),
+                name: r.get(1),
+                created_at: r.get(2),
+                updated_at: r.get(2),
+                tags: Default::default(),
+            })
+            .collect();
+        let tags = c
+            .query("SELECT experiment, key, value, at FROM experiment_tags WHERE ws = $1", &[&ws.0])
+            .await
+            .map_err(pg("experiment tags"))?;
+        for t in tags {
+            let (exp, key, value, at): (String, String, Option<String>, i64) = (t.get(0), t.get(1), t.get(2), t.get(3));
+            if let Some(row) = rows.iter_mut().find(|r| r.name == exp) {
+                row.updated_at = row.updated_at.max(at);
+                if let Some(v) = value {
+                    row.tags.insert(key, v);
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    async fn create_experiment(&self, ws: WorkspaceId, name: &str) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO experiments(ws, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (ws, name) DO NOTHING",
+            &[&ws.0, &name, &now_ms()],
+        )
+        .await
+        .map_err(pg("create experiment"))?;
+        Ok(())
+    }
+
+    async fn set_experiment_tag(&self, ws: WorkspaceId, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        self.create_experiment(ws, name).await?;
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO experiment_tags(ws, experiment, key, value, at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (ws, experiment, key) DO UPDATE SET value = excluded.value, at = excluded.at",
+            &[&ws.0, &name, &key, &value, &now_ms()],
+        )
+        .await
+        .map_err(pg("experiment tag"))?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -9,8 +9,8 @@ use super::apply::{self, BatchRefusal, Held, Plan, Wanted, Write};
 use super::blobs::{BlobRows, BlobStore, Upload};
 use super::rate::{self, Quota};
 use super::{
-    Admin, BlobUpload, Counter, Ingest, MetricView, Page, Read, RecordBody, RunView, ScalarChunk, Stats, WorkspaceId,
-    WorkspaceInfo,
+    Admin, BlobUpload, Counter, ExperimentRow, Experiments, Ingest, MetricView, Page, Read, RecordBody, RunView,
+    ScalarChunk, Stats, WorkspaceId, WorkspaceInfo,
 };
 use super::{corrupt, decode_body, is_hex, new_token, now_ms, now_us, token_hex};
 use crate::error::{Error, Result};
@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 /// The schema version this runlog writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Version 1: the tables of the first server (an unversioned database made by an earlier runlog is version 0 and
 /// has exactly these, so the step is idempotent).
@@ -85,6 +85,15 @@ fn migrate_v2(tx: &rusqlite::Transaction<'_>) -> Result<()> {
 /// PostgreSQL's, so two servers on one data directory share it.
 const SCHEMA_V3: &str = "CREATE TABLE rate (ws INTEGER PRIMARY KEY, tat INTEGER NOT NULL);";
 
+/// Version 4: experiments as MLflow's API sees them (a stable id and tags; those the runs name are added when
+/// listed).
+const SCHEMA_V4: &str = "
+CREATE TABLE experiments (
+    id INTEGER PRIMARY KEY, ws INTEGER NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (ws, name));
+CREATE TABLE experiment_tags (
+    ws INTEGER NOT NULL, experiment TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at INTEGER NOT NULL,
+    PRIMARY KEY (ws, experiment, key));";
+
 /// A step of [`MIGRATIONS`]: what takes a database from the version before to the next.
 type Migration = fn(&rusqlite::Transaction<'_>) -> Result<()>;
 
@@ -93,6 +102,7 @@ const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     |tx| tx.execute_batch(SCHEMA_V1).map_err(sql("create the version 1 tables")),
     migrate_v2,
     |tx| tx.execute_batch(SCHEMA_V3).map_err(sql("create the version 3 tables")),
+    |tx| tx.execute_batch(SCHEMA_V4).map_err(sql("create the version 4 tables")),
 ];
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
@@ -327,6 +337,66 @@ impl SqliteStorage {
 impl Inner {
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn experiments(&self, ws: WorkspaceId) -> Result<Vec<ExperimentRow>> {
+        let c = self.conn();
+        c.execute(
+            "INSERT OR IGNORE INTO experiments(ws, name, created_at)
+             SELECT ws, experiment, min(created_at) FROM runs WHERE ws = ?1 GROUP BY experiment",
+            [ws.0],
+        )
+        .map_err(sql("experiments of runs"))?;
+        let mut rows: Vec<ExperimentRow> = c
+            .prepare_cached("SELECT id, name, created_at FROM experiments WHERE ws = ?1 ORDER BY id")
+            .and_then(|mut st| {
+                st.query_map([ws.0], |r| {
+                    let created_at = r.get(2)?;
+                    Ok(ExperimentRow {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        created_at,
+                        updated_at: created_at,
+                        tags: Default::default(),
+                    })
+                })?
+                .collect()
+            })
+            .map_err(sql("experiments"))?;
+        let tags: Vec<(String, String, Option<String>, i64)> = c
+            .prepare_cached("SELECT experiment, key, value, at FROM experiment_tags WHERE ws = ?1")
+            .and_then(|mut st| st.query_map([ws.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect())
+            .map_err(sql("experiment tags"))?;
+        for (exp, key, value, at) in tags {
+            if let Some(row) = rows.iter_mut().find(|r| r.name == exp) {
+                row.updated_at = row.updated_at.max(at);
+                if let Some(v) = value {
+                    row.tags.insert(key, v);
+                }
+            }
+        }
+        Ok(rows)
+    }
+
+    fn create_experiment(&self, ws: WorkspaceId, name: &str) -> Result<()> {
+        self.conn()
+            .execute(
+                "INSERT OR IGNORE INTO experiments(ws, name, created_at) VALUES (?1, ?2, ?3)",
+                params![ws.0, name, now_ms()],
+            )
+            .map_err(sql("create experiment"))?;
+        Ok(())
+    }
+
+    fn set_experiment_tag(&self, ws: WorkspaceId, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        self.create_experiment(ws, name)?;
+        self.conn()
+            .execute(
+                "INSERT OR REPLACE INTO experiment_tags(ws, experiment, key, value, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![ws.0, name, key, value, now_ms()],
+            )
+            .map_err(sql("experiment tag"))?;
+        Ok(())
     }
 
     fn insert_token(c: &Connection, ws: i64) -> Result<String> {
@@ -710,6 +780,23 @@ impl Admin for SqliteStorage {
     async fn health(&self) -> Vec<(&'static str, Result<()>)> {
         let db = self.on_db(|s| s.conn().query_row("SELECT 1", [], |_| Ok(())).map_err(sql("health"))).await;
         vec![("database", db), ("blobs", self.inner.blobs.ping().await)]
+    }
+}
+
+#[async_trait]
+impl Experiments for SqliteStorage {
+    async fn experiments(&self, ws: WorkspaceId) -> Result<Vec<ExperimentRow>> {
+        self.on_db(move |s| s.experiments(ws)).await
+    }
+
+    async fn create_experiment(&self, ws: WorkspaceId, name: &str) -> Result<()> {
+        let name = name.to_string();
+        self.on_db(move |s| s.create_experiment(ws, &name)).await
+    }
+
+    async fn set_experiment_tag(&self, ws: WorkspaceId, name: &str, key: &str, value: Option<&str>) -> Result<()> {
+        let (name, key, value) = (name.to_string(), key.to_string(), value.map(str::to_string));
+        self.on_db(move |s| s.set_experiment_tag(ws, &name, &key, value.as_deref())).await
     }
 }
 
