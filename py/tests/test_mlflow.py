@@ -380,6 +380,27 @@ def test_a_resumed_run_is_running_again_and_ends_again(store_uri: str) -> None:
 # --- the same through MLflow's REST API on `runlog ui` -------------------------------------------------------------
 
 
+def check_fluent(client: MlflowClient, ids: dict[str, str], downloads: Path) -> None:
+    """What the FLUENT script logged, read back through `client`."""
+    exp = client.get_experiment_by_name("demo")
+    assert exp is not None and exp.lifecycle_stage == "active"
+    parent = client.get_run(ids["parent"])
+    assert (parent.info.run_name, parent.info.status) == ("parent", "FINISHED")
+    assert parent.info.experiment_id == exp.experiment_id
+    assert parent.info.end_time is not None and parent.info.end_time >= parent.info.start_time
+    assert parent.data.params == {"lr": "0.01", "layers": "3", "act": "relu"}
+    assert parent.data.metrics == {"loss": 0.2, "acc": 0.5, "f1": 0.25}
+    assert parent.data.tags["stage"] == "dev" and parent.data.tags["owner"] == "me"
+    assert not any(k.startswith("runlog.") for k in parent.data.tags)
+    assert [(m.step, m.value, m.timestamp) for m in client.get_metric_history(ids["parent"], "loss")] == [
+        (s, 1.0 / (s + 1), 1_700_000_000_000 + s) for s in range(5)]
+    assert sorted(f.path for f in client.list_artifacts(ids["parent"])) == ["config", "notes.txt"]
+    got = Path(client.download_artifacts(ids["parent"], "notes.txt", str(downloads)))
+    assert got.read_text() == "hello runlog"
+    child = client.get_run(ids["child"])
+    assert child.data.tags["mlflow.parentRunId"] == ids["parent"] and child.data.metrics == {"fold_loss": 0.5}
+
+
 def test_fluent_api_over_rest_reads_back_through_http_the_plugin_and_the_cli(tmp_path: Path) -> None:
     store = tmp_path / "runlog.db"
     with runlog_ui(store) as url:
@@ -387,23 +408,7 @@ def test_fluent_api_over_rest_reads_back_through_http_the_plugin_and_the_cli(tmp
         out = run_script(tmp_path, FLUENT, env=clean_env(MLFLOW_TRACKING_URI=url)).stdout
         ids = json.loads(out.strip().splitlines()[-1])
         for uri in (url, uri_of(store)):  # over HTTP, and the same file through the plugin
-            client = MlflowClient(tracking_uri=uri)
-            exp = client.get_experiment_by_name("demo")
-            assert exp is not None and exp.lifecycle_stage == "active"
-            parent = client.get_run(ids["parent"])
-            assert (parent.info.run_name, parent.info.status) == ("parent", "FINISHED")
-            assert parent.info.experiment_id == exp.experiment_id
-            assert parent.data.params == {"lr": "0.01", "layers": "3", "act": "relu"}
-            assert parent.data.metrics == {"loss": 0.2, "acc": 0.5, "f1": 0.25}
-            assert parent.data.tags["stage"] == "dev" and parent.data.tags["owner"] == "me"
-            assert not any(k.startswith("runlog.") for k in parent.data.tags)
-            assert [(m.step, m.value, m.timestamp) for m in client.get_metric_history(ids["parent"], "loss")] == [
-                (s, 1.0 / (s + 1), 1_700_000_000_000 + s) for s in range(5)]
-            assert sorted(f.path for f in client.list_artifacts(ids["parent"])) == ["config", "notes.txt"]
-            got = Path(client.download_artifacts(ids["parent"], "notes.txt", str(tmp_path / uri.split(":")[0])))
-            assert got.read_text() == "hello runlog"
-            child = client.get_run(ids["child"])
-            assert child.data.tags["mlflow.parentRunId"] == ids["parent"]
+            check_fluent(MlflowClient(tracking_uri=uri), ids, tmp_path / uri.split(":")[0])
         client = MlflowClient(tracking_uri=url)
         mlflow.set_tracking_uri(url)  # an mlflow-artifacts: URI resolves against the fluent API's tracking URI
         try:

@@ -20,7 +20,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking._tracking_service.utils import _get_store
 
 from conftest import RUNLOG, clean_env, cli, run_script
-from test_mlflow import FLUENT
+from test_mlflow import FLUENT, check_fluent
 
 
 @contextlib.contextmanager
@@ -63,23 +63,9 @@ def test_a_script_logs_into_a_workspace_and_another_replica_reads_it_back(tmp_pa
         ids = json.loads(run_script(tmp_path, FLUENT, env=env).stdout.strip().splitlines()[-1])
         token_env(token)
         client = MlflowClient(tracking_uri=two)  # the other replica
+        check_fluent(client, ids, tmp_path)
         exp = client.get_experiment_by_name("demo")
         assert exp is not None
-        parent = client.get_run(ids["parent"])
-        assert (parent.info.run_name, parent.info.status) == ("parent", "FINISHED")
-        assert parent.info.experiment_id == exp.experiment_id
-        assert parent.info.end_time is not None and parent.info.end_time >= parent.info.start_time
-        assert parent.data.params == {"lr": "0.01", "layers": "3", "act": "relu"}
-        assert parent.data.metrics == {"loss": 0.2, "acc": 0.5, "f1": 0.25}
-        assert parent.data.tags["stage"] == "dev" and parent.data.tags["owner"] == "me"
-        assert not any(k.startswith("runlog.") for k in parent.data.tags)
-        assert [(m.step, m.value, m.timestamp) for m in client.get_metric_history(ids["parent"], "loss")] == [
-            (s, 1.0 / (s + 1), 1_700_000_000_000 + s) for s in range(5)]
-        assert sorted(f.path for f in client.list_artifacts(ids["parent"])) == ["config", "notes.txt"]
-        got = Path(client.download_artifacts(ids["parent"], "notes.txt", str(tmp_path)))
-        assert got.read_text() == "hello runlog"
-        child = client.get_run(ids["child"])
-        assert child.data.tags["mlflow.parentRunId"] == ids["parent"] and child.data.metrics == {"fold_loss": 0.5}
         found = client.search_runs([exp.experiment_id], "metrics.loss < 0.5", order_by=["attributes.run_name"])
         assert [r.info.run_id for r in found] == [ids["parent"]]
         # The same runs through the workspace's own read API: they are runs of the workspace like synced ones.
