@@ -113,7 +113,7 @@ def main() -> None:
                                       str(free_port()), server_dir], capture_output=True, text=True, check=True)
                 backends["mlflow server (HTTP)"] = out.stdout.strip().splitlines()[-1].split("=", 1)[1]
                 ui = subprocess.Popen([os.path.join(os.path.dirname(sys.executable), "runlog"), "--store",
-                                       f"{tmp}/ui.db", "ui", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                                       f"{tmp}/ui.db", "ui", "--create", "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
                                       text=True, env=env)
                 assert ui.stdout is not None
                 backends["runlog ui (HTTP)"] = ui.stdout.readline().split(" at ")[1].strip().rstrip("/")

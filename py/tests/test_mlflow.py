@@ -72,7 +72,7 @@ def store_uri(request: pytest.FixtureRequest, tmp_path: Path):
         if request.param == "plugin":
             uri = uri_of(tmp_path / "runlog.db")
         else:
-            uri = stack.enter_context(runlog_ui(tmp_path / "runlog.db"))
+            uri = stack.enter_context(runlog_ui(tmp_path / "runlog.db", "--create"))
         yield from _use(uri)
 
 
@@ -403,7 +403,7 @@ def check_fluent(client: MlflowClient, ids: dict[str, str], downloads: Path) -> 
 
 def test_fluent_api_over_rest_reads_back_through_http_the_plugin_and_the_cli(tmp_path: Path) -> None:
     store = tmp_path / "runlog.db"
-    with runlog_ui(store) as url:
+    with runlog_ui(store, "--create") as url:
         # A real script, told only MLFLOW_TRACKING_URI, as a user points any MLflow client at a server.
         out = run_script(tmp_path, FLUENT, env=clean_env(MLFLOW_TRACKING_URI=url)).stdout
         ids = json.loads(out.strip().splitlines()[-1])
@@ -427,7 +427,7 @@ def test_fluent_api_over_rest_reads_back_through_http_the_plugin_and_the_cli(tmp
 def test_raw_rest_requests_as_curl_sends_them(tmp_path: Path) -> None:
     import requests
 
-    with runlog_ui(tmp_path / "runlog.db") as url:
+    with runlog_ui(tmp_path / "runlog.db", "--create") as url:
         api = f"{url}/api/2.0/mlflow"
         run = requests.post(f"{api}/runs/create", json={"experiment_id": "0", "run_name": "curl",
                                                         "start_time": "1700000000000"}, timeout=30).json()["run"]

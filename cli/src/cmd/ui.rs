@@ -25,6 +25,10 @@ pub struct Args {
     /// Allow writes through the MLflow API on an address beyond loopback (anyone who reaches it can log).
     #[arg(long)]
     pub writable: bool,
+    /// Create the store if it does not exist (for MLflow clients logging into a new store); without it a missing
+    /// store is an error, as for every reading command.
+    #[arg(long, conflicts_with = "read_only")]
+    pub create: bool,
 }
 
 /// Runs `runlog ui`.
@@ -41,7 +45,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         })?;
         let addr = listener.local_addr().context("read the listening address")?;
         let writable = !args.read_only && (args.writable || addr.ip().is_loopback());
-        if writable && !path.exists() {
+        if args.create && !path.exists() {
             // An MLflow client may be the first to log: the store is created, as `runlog:` would create it.
             runlog_core::Store::open(&path).map_err(|e| common::coded(common::code::STORE, e))?;
         }
