@@ -699,11 +699,6 @@ pub fn compare(sort: &[SortKey], a: &RunInfo, ma: &[MetricSummary], b: &RunInfo,
     cmp_keys(sort, &fa, &fb)
 }
 
-/// SQL `LIKE` (or `ILIKE` with `ignore_case`) of a text against a pattern, as filters apply it.
-pub fn like_text(text: &str, pattern: &str, ignore_case: bool) -> bool {
-    cmp_str(if ignore_case { Op::ILike } else { Op::Like }, text, pattern)
-}
-
 /// A run placed by [`arrange`]: its index in the input and how deep it sits under shown ancestors (0 = top).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Placed {

@@ -452,6 +452,15 @@ def test_raw_rest_requests_as_curl_sends_them(tmp_path: Path) -> None:
         assert garbled.status_code == 400 and garbled.json()["error_code"] == "MALFORMED_REQUEST"
         no_exp = requests.get(f"{api}/experiments/get-by-name", params={"experiment_name": "nope"}, timeout=30)
         assert no_exp.status_code == 404
+        # Experiment search reads MLflow's filter with the runs' parser; a bad one says where it is wrong.
+        for name, team in [("sweep-a", "a"), ("sweep-b", "b"), ("other", "a")]:
+            requests.post(f"{api}/experiments/create", json={"name": name, "tags": [{"key": "team", "value": team}]},
+                          timeout=30).raise_for_status()
+        found = requests.post(f"{api}/experiments/search", json={"filter": "name LIKE 'sweep%' and tags.team = 'a'"},
+                              timeout=30).json()["experiments"]
+        assert [e["name"] for e in found] == ["sweep-a"]
+        bad = requests.post(f"{api}/experiments/search", json={"filter": "name <<< 1"}, timeout=30)
+        assert bad.status_code == 400 and "name <<< 1" in bad.json()["message"] and "column" in bad.json()["message"]
         # The proxied artifact API: upload, list, download.
         art = f"{url}/api/2.0/mlflow-artifacts/artifacts/0/{rid}/artifacts"
         assert requests.put(f"{art}/dir/a.bin", data=bytes(range(256)), timeout=30).status_code == 200

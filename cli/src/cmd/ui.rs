@@ -53,6 +53,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         let mut out = std::io::stdout();
         writeln!(out, "runlog ui: serving {} at http://{addr}/", path.display()).context("write output")?;
         out.flush().context("write output")?;
+        // A connection of its own: MLflow requests and page loads read in parallel.
         let tracking = crate::mlflow::local::LocalTracking::new(path.clone(), common::open_reader(&path)?);
         let mlflow = crate::mlflow::Endpoint::new(Arc::new(tracking), writable);
         let app = crate::ui::router(Arc::new(reader)).merge(crate::mlflow::router(mlflow));

@@ -291,9 +291,9 @@ fn missing(key: &str) -> MlflowError {
 
 fn int_of(v: &Json) -> Option<i64> {
     match v {
-        Json::Number(n) => {
-            n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.2e18).map(|f| f as i64))
-        }
+        Json::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < i64::MAX as f64).map(|f| f as i64)),
         Json::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -338,8 +338,15 @@ async fn query(Extension(ep): Extension<Endpoint>, RawQuery(q): RawQuery, f: fn(
 }
 
 async fn answer(ep: Endpoint, req: Req, f: fn(&Endpoint, Req) -> Answer) -> Response {
-    match tokio::task::spawn_blocking(move || f(&ep, req)).await {
-        Ok(Ok(v)) => axum::Json(v).into_response(),
+    blocking(move || f(&ep, req).map(axum::Json)).await
+}
+
+/// Runs `f` on the blocking pool (store calls do file or database I/O) and answers with what it gives.
+async fn blocking<T: IntoResponse + Send + 'static>(
+    f: impl FnOnce() -> Result<T, MlflowError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => v.into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(e) => MlflowError { code: "INTERNAL_ERROR", message: format!("the request failed: {e}") }.into_response(),
     }
@@ -366,8 +373,6 @@ async fn no_logged_models() -> Response {
 
 /// An experiment as MLflow sees it.
 struct Experiment {
-    /// runlog's name (what runs refer to).
-    local: String,
     id: String,
     name: String,
     deleted: bool,
@@ -375,14 +380,43 @@ struct Experiment {
 }
 
 impl Experiment {
+    /// runlog's name (what runs refer to).
+    fn local(&self) -> &str {
+        &self.details.name
+    }
+
     fn of(d: ExperimentDetails) -> Experiment {
         let id = if d.name == DEFAULT_EXPERIMENT { DEFAULT_EXPERIMENT_ID.to_string() } else { d.id.to_string() };
         Experiment {
-            local: d.name.clone(),
             name: d.tags.get(EXP_NAME).cloned().unwrap_or_else(|| d.name.clone()),
             deleted: d.tags.get(EXP_LIFECYCLE).is_some_and(|s| s == "deleted"),
             id,
             details: d,
+        }
+    }
+
+    /// The experiment as the run search syntax reads it ([`crate::filter`]): `name` (also `attribute.name`) is its
+    /// MLflow name, `tags.K` its tags, so MLflow's experiment filters (`name LIKE 'x%' and tags.team = 'a'`) parse
+    /// and match with the one parser runs use.
+    fn as_run(&self) -> RunInfo {
+        RunInfo {
+            id: RunId::new(),
+            experiment: self.name.clone(),
+            name: self.name.clone(),
+            parent: None,
+            status: RunStatus::Running,
+            reason: None,
+            started_at: self.details.created_at,
+            ended_at: None,
+            params: Default::default(),
+            tags: self
+                .details
+                .tags
+                .iter()
+                .filter(|(k, _)| !k.starts_with(INTERNAL))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            properties: Default::default(),
         }
     }
 
@@ -510,7 +544,7 @@ fn create_experiment(ep: &Endpoint, req: Req) -> Answer {
     }
     let mut local = name.clone();
     let mut n = 1;
-    while catalog.iter().any(|e| e.local == local) {
+    while catalog.iter().any(|e| e.local() == local) {
         n += 1;
         local = format!("{name} ({n})");
     }
@@ -524,7 +558,7 @@ fn create_experiment(ep: &Endpoint, req: Req) -> Answer {
     for (k, v) in &tags {
         ep.store.set_experiment_tag(&local, k, Some(v))?;
     }
-    let id = ep.catalog()?.into_iter().find(|e| e.local == local).map(|e| e.id);
+    let id = ep.catalog()?.into_iter().find(|e| e.local() == local).map(|e| e.id);
     Ok(
         json!({"experiment_id": id.ok_or_else(|| not_found(format!("experiment {name:?} was created but is not found")))?}),
     )
@@ -575,11 +609,10 @@ fn page<T>(items: Vec<T>, token: Option<String>, size: usize) -> Result<(Vec<T>,
 fn search_experiments(ep: &Endpoint, req: Req) -> Answer {
     let size = max_results(&req, SEARCH_MAX)?;
     let view = req.opt_str("view_type")?.unwrap_or_default();
-    let filter = req.opt_str("filter")?.unwrap_or_default();
-    let mut found: Vec<Experiment> = ep.catalog()?.into_iter().filter(|e| in_view(e.deleted, &view)).collect();
-    for clause in filter.split(" and ").map(str::trim).filter(|c| !c.is_empty()) {
-        found.retain(|e| experiment_matches(e, clause));
-    }
+    let filter_text = req.opt_str("filter")?.unwrap_or_default();
+    let filter = Filter::parse(&filter_text).map_err(|e| invalid(format!("Invalid filter '{filter_text}': {e}")))?;
+    let mut found: Vec<Experiment> =
+        ep.catalog()?.into_iter().filter(|e| in_view(e.deleted, &view) && filter.matches(&e.as_run(), &[])).collect();
     found.sort_by(|a, b| b.details.created_at.cmp(&a.details.created_at).then(a.id.cmp(&b.id)));
     let (items, next) = page(found, req.opt_str("page_token")?, size)?;
     let mut out = json!({"experiments": items.iter().map(Experiment::json).collect::<Vec<_>>()});
@@ -587,30 +620,6 @@ fn search_experiments(ep: &Endpoint, req: Req) -> Answer {
         out["next_page_token"] = json!(t);
     }
     Ok(out)
-}
-
-/// The experiment filters MLflow's clients send: `name = 'x'`, `name LIKE 'x%'`, `tags.k = 'v'`.
-fn experiment_matches(e: &Experiment, clause: &str) -> bool {
-    let unquote = |s: &str| s.trim().trim_matches(|c| c == '\'' || c == '"').to_string();
-    let (key, op, value) = if let Some((k, v)) = clause.split_once(" LIKE ").or_else(|| clause.split_once(" like ")) {
-        (k.trim(), "like", unquote(v))
-    } else if let Some((k, v)) = clause.split_once("!=") {
-        (k.trim(), "!=", unquote(v))
-    } else if let Some((k, v)) = clause.split_once('=') {
-        (k.trim(), "=", unquote(v))
-    } else {
-        return false;
-    };
-    let have = match key.trim_matches('`') {
-        "name" | "attribute.name" | "attributes.name" => Some(e.name.clone()),
-        k => k.strip_prefix("tags.").and_then(|t| e.details.tags.get(t.trim_matches('`')).cloned()),
-    };
-    let Some(have) = have else { return false };
-    match op {
-        "=" => have == value,
-        "!=" => have != value,
-        _ => filter::like_text(&have, &value, false),
-    }
 }
 
 fn delete_experiment(ep: &Endpoint, req: Req) -> Answer {
@@ -623,7 +632,7 @@ fn delete_experiment(ep: &Endpoint, req: Req) -> Answer {
     if e.deleted {
         return Err(not_found(format!("Could not find experiment with ID {id}")));
     }
-    ep.store.set_experiment_tag(&e.local, EXP_LIFECYCLE, Some("deleted"))?;
+    ep.store.set_experiment_tag(e.local(), EXP_LIFECYCLE, Some("deleted"))?;
     Ok(json!({}))
 }
 
@@ -636,7 +645,7 @@ fn restore_experiment(ep: &Endpoint, req: Req) -> Answer {
             "Cannot restore an active experiment. Experiment with ID {id} is already active."
         )));
     }
-    ep.store.set_experiment_tag(&e.local, EXP_LIFECYCLE, Some("active"))?;
+    ep.store.set_experiment_tag(e.local(), EXP_LIFECYCLE, Some("active"))?;
     Ok(json!({}))
 }
 
@@ -653,7 +662,7 @@ fn rename_experiment(ep: &Endpoint, req: Req) -> Answer {
             message: format!("Experiment '{name}' already exists."),
         });
     }
-    ep.store.set_experiment_tag(&e.local, EXP_NAME, Some(&name))?;
+    ep.store.set_experiment_tag(e.local(), EXP_NAME, Some(&name))?;
     Ok(json!({}))
 }
 
@@ -664,7 +673,7 @@ fn set_experiment_tag(ep: &Endpoint, req: Req) -> Answer {
     let value = req.opt_str("value")?.unwrap_or_default();
     check_name("experiment tag", &key, &ep.limits)?;
     check_value("tag", &key, &value, ep.limits.max_tag_chars)?;
-    ep.store.set_experiment_tag(&e.local, &key, Some(&value))?;
+    ep.store.set_experiment_tag(e.local(), &key, Some(&value))?;
     Ok(json!({}))
 }
 
@@ -706,11 +715,13 @@ fn status_name(v: &Json) -> Option<String> {
     }
 }
 
-fn param_text(v: &runlog_core::Value) -> String {
-    match v {
-        runlog_core::Value::Str(s) => s.clone(),
-        other => other.to_string(),
-    }
+/// A run's MLflow experiment id (as at its creation, else its experiment's) and whether it reads as deleted (itself,
+/// or its experiment).
+fn run_place(info: &RunInfo, experiments: &[Experiment]) -> (Option<String>, bool) {
+    let exp = experiments.iter().find(|e| e.local() == info.experiment);
+    let id = info.properties.get(PROP_EXPERIMENT_ID).cloned().or(exp.map(|e| e.id.clone()));
+    let deleted = info.tags.get(RUN_LIFECYCLE).is_some_and(|s| s == "deleted") || exp.is_some_and(|e| e.deleted);
+    (id, deleted)
 }
 
 /// The latest point by MLflow's rule: the highest step, then the latest timestamp, then the largest value.
@@ -729,10 +740,9 @@ impl Endpoint {
     }
 
     fn run_json(&self, info: &RunInfo, experiments: &[Experiment], with_data: bool) -> Result<Json, MlflowError> {
-        let exp = experiments.iter().find(|e| e.local == info.experiment);
-        let exp_id = info.properties.get(PROP_EXPERIMENT_ID).cloned().or(exp.map(|e| e.id.clone())).unwrap_or_default();
+        let (exp_id, deleted) = run_place(info, experiments);
+        let exp_id = exp_id.unwrap_or_default();
         let status = mlflow_status(info);
-        let deleted = info.tags.get(RUN_LIFECYCLE).is_some_and(|s| s == "deleted") || exp.is_some_and(|e| e.deleted);
         let id = info.id.as_str();
         let mut run_info = json!({
             "run_id": id,
@@ -762,7 +772,7 @@ impl Endpoint {
                 );
             }
         }
-        let params: Vec<Json> = info.params.iter().map(|(k, v)| json!({"key": k, "value": param_text(v)})).collect();
+        let params: Vec<Json> = info.params.iter().map(|(k, v)| json!({"key": k, "value": v.to_string()})).collect();
         let tags: Vec<Json> = info
             .tags
             .iter()
@@ -784,10 +794,7 @@ impl Endpoint {
     fn active_run(&self, req: &Req) -> Result<RunInfo, MlflowError> {
         self.writable()?;
         let info = self.run_info(&req.run_id()?)?;
-        let catalog = self.catalog()?;
-        let deleted = info.tags.get(RUN_LIFECYCLE).is_some_and(|s| s == "deleted")
-            || catalog.iter().any(|e| e.local == info.experiment && e.deleted);
-        if deleted {
+        if run_place(&info, &self.catalog()?).1 {
             return Err(invalid(format!(
                 "The run {} must be in the 'active' state. Current state is deleted.",
                 info.id
@@ -834,7 +841,7 @@ fn create_run(ep: &Endpoint, req: Req) -> Answer {
         .and_then(|(_, v)| RunId::parse(v).ok())
         .filter(|p| ep.store.source().run(p).is_ok());
     let start = req.opt_i64("start_time")?.unwrap_or_else(runlog_core::now_ms);
-    let id = ep.store.start_run(&exp.local, &name, parent.as_ref(), start)?;
+    let id = ep.store.start_run(exp.local(), &name, parent.as_ref(), start)?;
     let mut writes = vec![Write::Property(PROP_EXPERIMENT_ID.into(), exp.id.clone())];
     if let Some(user) = req.opt_str("user_id")?.filter(|u| !u.is_empty()) {
         writes.push(Write::Property(PROP_USER_ID.into(), user));
@@ -922,12 +929,10 @@ fn search_runs(ep: &Endpoint, req: Req) -> Answer {
     let no_metrics: Vec<MetricSummary> = Vec::new();
     let mut runs = Vec::new();
     for info in ep.store.source().runs()? {
-        let exp = catalog.iter().find(|e| e.local == info.experiment);
-        let exp_id = info.properties.get(PROP_EXPERIMENT_ID).cloned().or(exp.map(|e| e.id.clone()));
+        let (exp_id, deleted) = run_place(&info, &catalog);
         if !exp_id.is_some_and(|id| wanted.contains(&id)) {
             continue;
         }
-        let deleted = info.tags.get(RUN_LIFECYCLE).is_some_and(|s| s == "deleted") || exp.is_some_and(|e| e.deleted);
         let metrics = summaries.get(&info.id).unwrap_or(&no_metrics);
         if in_view(deleted, &view) && filter.matches(&info, metrics) {
             runs.push(info);
@@ -1021,7 +1026,7 @@ fn write_batch(
     }
     check_tags(ep, &tags)?;
     for (k, v) in &params {
-        if let Some(have) = info.params.get(k).map(param_text)
+        if let Some(have) = info.params.get(k).map(ToString::to_string)
             && &have != v
         {
             return Err(invalid(format!(
@@ -1184,23 +1189,18 @@ async fn list_artifacts(Extension(ep): Extension<Endpoint>, RawQuery(q): RawQuer
 }
 
 async fn download_artifact(Extension(ep): Extension<Endpoint>, Path(path): Path<String>) -> Response {
-    let found = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, MlflowError> {
+    blocking(move || {
         let (id, name) = proxied(&path)?;
         let files = files_of(&ep, &id)?;
         let (hash, _) =
             files.get(&name).ok_or_else(|| not_found(format!("artifact {name:?} of run {id} not found")))?;
-        Ok(ep.store.source().blob(hash)?)
+        Ok(([(header::CONTENT_TYPE, "application/octet-stream")], ep.store.source().blob(hash)?))
     })
-    .await;
-    match found {
-        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => MlflowError { code: "INTERNAL_ERROR", message: format!("the request failed: {e}") }.into_response(),
-    }
+    .await
 }
 
 async fn upload_artifact(Extension(ep): Extension<Endpoint>, Path(path): Path<String>, body: Bytes) -> Response {
-    let done = tokio::task::spawn_blocking(move || -> Answer {
+    blocking(move || {
         ep.writable()?;
         let (id, name) = proxied(&path)?;
         if name.is_empty() {
@@ -1214,14 +1214,9 @@ async fn upload_artifact(Extension(ep): Extension<Endpoint>, Path(path): Path<St
         }
         ep.run_info(&id)?;
         ep.store.write(&id, vec![Write::File(name, body.to_vec())])?;
-        Ok(json!({}))
+        Ok(axum::Json(json!({})))
     })
-    .await;
-    match done {
-        Ok(Ok(v)) => axum::Json(v).into_response(),
-        Ok(Err(e)) => e.into_response(),
-        Err(e) => MlflowError { code: "INTERNAL_ERROR", message: format!("the request failed: {e}") }.into_response(),
-    }
+    .await
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use runlog_core::{Error, ExperimentDetails, Result, RunId, RunStatus};
+use runlog_core::{Error, ExperimentDetails, Result, RunId};
 use runlog_server::{Storage, WorkspaceId};
 use runlog_wire::{Batch, BatchId, Body, ServiceLimits, WIRE_VERSION, WireRecord, WireValue, points};
 use std::collections::BTreeMap;
@@ -27,6 +27,11 @@ use std::sync::{Arc, OnceLock};
 
 /// Prefix of the store ids of runs written through MLflow's API.
 pub const STORE_PREFIX: &str = "mlflow-";
+
+/// Bits of a tick that count records within one millisecond (4,096 per ms before the tick runs ahead of the clock).
+const TICKS_PER_MS_BITS: u32 = 12;
+/// Bits of a sequence number below its tick: the replica's random byte.
+const REPLICA_BITS: u32 = 8;
 
 /// The last tick handed out by this process (see the module docs).
 static LAST_TICK: AtomicI64 = AtomicI64::new(0);
@@ -38,13 +43,13 @@ fn replica_byte() -> i64 {
 
 /// `n` consecutive, time-ordered sequence numbers, unique in this process.
 fn seqs(n: usize) -> Vec<i64> {
-    let now = runlog_core::now_ms() << 12;
+    let now = runlog_core::now_ms() << TICKS_PER_MS_BITS;
     let n = n as i64;
     let mut last = LAST_TICK.load(Ordering::Relaxed);
     loop {
         let first = now.max(last + 1);
         match LAST_TICK.compare_exchange(last, first + n - 1, Ordering::AcqRel, Ordering::Relaxed) {
-            Ok(_) => return (first..first + n).map(|t| (t << 8) | replica_byte()).collect(),
+            Ok(_) => return (first..first + n).map(|t| (t << REPLICA_BITS) | replica_byte()).collect(),
             Err(seen) => last = seen,
         }
     }
@@ -136,16 +141,6 @@ impl WorkspaceTracking {
     }
 }
 
-fn status_name(s: RunStatus) -> &'static str {
-    match s {
-        RunStatus::Running => "running",
-        RunStatus::Completed => "completed",
-        RunStatus::Failed => "failed",
-        RunStatus::Cancelled => "cancelled",
-        RunStatus::Crashed => "crashed",
-    }
-}
-
 impl Tracking for WorkspaceTracking {
     fn source(&self) -> &dyn Source {
         &self.source
@@ -202,7 +197,7 @@ impl Tracking for WorkspaceTracking {
                     at,
                     None,
                     1,
-                    Body::Status { status: status_name(status).into(), reason: None },
+                    Body::Status { status: status.as_str().into(), reason: None },
                 )),
                 Write::File(name, bytes) => {
                     let (hash, size) = self.blob(bytes)?;

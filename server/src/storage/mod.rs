@@ -385,10 +385,40 @@ pub struct ExperimentRow {
     pub tags: BTreeMap<String, String>,
 }
 
+/// Experiment rows (`id, name, created_at`) with their tags folded in (`experiment, key, value or None when removed,
+/// at`): what both backends read.
+pub(crate) fn experiment_rows(
+    rows: Vec<(i64, String, i64)>,
+    tags: Vec<(String, String, Option<String>, i64)>,
+) -> Vec<ExperimentRow> {
+    let mut out: Vec<ExperimentRow> = rows
+        .into_iter()
+        .map(|(id, name, created_at)| ExperimentRow {
+            id,
+            name,
+            created_at,
+            updated_at: created_at,
+            tags: BTreeMap::new(),
+        })
+        .collect();
+    let index: std::collections::HashMap<String, usize> =
+        out.iter().enumerate().map(|(i, r)| (r.name.clone(), i)).collect();
+    for (exp, key, value, at) in tags {
+        if let Some(&i) = index.get(&exp) {
+            let row = &mut out[i];
+            row.updated_at = row.updated_at.max(at);
+            if let Some(v) = value {
+                row.tags.insert(key, v);
+            }
+        }
+    }
+    out
+}
+
 /// Experiments: made by a run naming one, or created (with tags) through MLflow's API.
 #[async_trait]
 pub trait Experiments: Send + Sync {
-    /// Every experiment of the workspace, those its runs name included, by id.
+    /// Every experiment of the workspace (those its runs name are added when their first run is applied), by id.
     async fn experiments(&self, ws: WorkspaceId) -> Result<Vec<ExperimentRow>>;
     /// Creates an experiment (nothing if it exists).
     async fn create_experiment(&self, ws: WorkspaceId, name: &str) -> Result<()>;

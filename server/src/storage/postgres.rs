@@ -14,7 +14,8 @@ use super::blobs::{BlobRows, BlobStore, Upload};
 use super::rate::Quota;
 use super::{
     Admin, BlobUpload, Counter, ExperimentRow, Experiments, Ingest, MetricView, Page, Read, RecordBody, RunView,
-    ScalarChunk, Stats, WorkspaceId, WorkspaceInfo, corrupt, decode_body, is_hex, new_token, now_ms, token_hex,
+    ScalarChunk, Stats, WorkspaceId, WorkspaceInfo, corrupt, decode_body, experiment_rows, is_hex, new_token, now_ms,
+    token_hex,
 };
 use crate::error::{Error, Result};
 use async_trait::async_trait;
@@ -64,8 +65,8 @@ CREATE TABLE stats (ws BIGINT NOT NULL, key TEXT NOT NULL, value BIGINT NOT NULL
 CREATE TABLE rate (ws BIGINT PRIMARY KEY, tat BIGINT NOT NULL);
 "#;
 
-/// Version 2: experiments as MLflow's API sees them (a stable id and tags; those the runs name are added when
-/// listed).
+/// Version 2: experiments as MLflow's API sees them (a stable id and tags); those of the runs already held are
+/// added here, a later run's when its run record is applied.
 const SCHEMA_V2: &str = r#"
 CREATE TABLE experiments (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, ws BIGINT NOT NULL, name TEXT NOT NULL,
@@ -73,6 +74,8 @@ CREATE TABLE experiments (
 CREATE TABLE experiment_tags (
     ws BIGINT NOT NULL, experiment TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at BIGINT NOT NULL,
     PRIMARY KEY (ws, experiment, key));
+INSERT INTO experiments(ws, name, created_at)
+    SELECT ws, experiment, min(created_at) FROM runs GROUP BY ws, experiment ORDER BY min(created_at);
 "#;
 
 /// The migrations, in order: `MIGRATIONS[k]` takes version `k` to `k + 1`.
@@ -379,6 +382,16 @@ async fn write(tx: &impl GenericClient, ws: i64, store: &str, id: &BatchId, byte
         )
         .await
         .map_err(pg("insert runs"))?;
+        // A run's experiment exists from its first run on (MLflow's API lists it with a stable id).
+        tx.execute(
+            "INSERT INTO experiments(ws, name, created_at)
+             SELECT $1, t.experiment, min(t.created_at) FROM UNNEST($2::text[], $3::bigint[]) AS t(experiment, created_at)
+             GROUP BY t.experiment
+             ON CONFLICT (ws, name) DO NOTHING",
+            &[&ws, &exp, &at],
+        )
+        .await
+        .map_err(pg("insert experiments"))?;
     }
     let inserted = if recs.seq.is_empty() {
         0
@@ -602,41 +615,18 @@ async fn insert_token(c: &impl GenericClient, ws: i64) -> Result<String> {
 impl Experiments for PgStorage {
     async fn experiments(&self, ws: WorkspaceId) -> Result<Vec<ExperimentRow>> {
         let c = self.client().await?;
-        c.execute(
-            "INSERT INTO experiments(ws, name, created_at)
-             SELECT ws, experiment, min(created_at) FROM runs WHERE ws = $1 GROUP BY ws, experiment
-             ON CONFLICT (ws, name) DO NOTHING",
-            &[&ws.0],
-        )
-        .await
-        .map_err(pg("experiments of runs"))?;
-        let mut rows: Vec<ExperimentRow> = c
+        let rows = c
             .query("SELECT id, name, created_at FROM experiments WHERE ws = $1 ORDER BY id", &[&ws.0])
             .await
-            .map_err(pg("experiments"))?
-            .iter()
-            .map(|r| ExperimentRow {
-                id: r.get(0),
-                name: r.get(1),
-                created_at: r.get(2),
-                updated_at: r.get(2),
-                tags: Default::default(),
-            })
-            .collect();
+            .map_err(pg("experiments"))?;
         let tags = c
             .query("SELECT experiment, key, value, at FROM experiment_tags WHERE ws = $1", &[&ws.0])
             .await
             .map_err(pg("experiment tags"))?;
-        for t in tags {
-            let (exp, key, value, at): (String, String, Option<String>, i64) = (t.get(0), t.get(1), t.get(2), t.get(3));
-            if let Some(row) = rows.iter_mut().find(|r| r.name == exp) {
-                row.updated_at = row.updated_at.max(at);
-                if let Some(v) = value {
-                    row.tags.insert(key, v);
-                }
-            }
-        }
-        Ok(rows)
+        Ok(experiment_rows(
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect(),
+            tags.iter().map(|t| (t.get(0), t.get(1), t.get(2), t.get(3))).collect(),
+        ))
     }
 
     async fn create_experiment(&self, ws: WorkspaceId, name: &str) -> Result<()> {

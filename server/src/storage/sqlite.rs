@@ -12,7 +12,7 @@ use super::{
     Admin, BlobUpload, Counter, ExperimentRow, Experiments, Ingest, MetricView, Page, Read, RecordBody, RunView,
     ScalarChunk, Stats, WorkspaceId, WorkspaceInfo,
 };
-use super::{corrupt, decode_body, is_hex, new_token, now_ms, now_us, token_hex};
+use super::{corrupt, decode_body, experiment_rows, is_hex, new_token, now_ms, now_us, token_hex};
 use crate::error::{Error, Result};
 use async_trait::async_trait;
 use runlog_wire::points::{self, Point};
@@ -85,14 +85,16 @@ fn migrate_v2(tx: &rusqlite::Transaction<'_>) -> Result<()> {
 /// PostgreSQL's, so two servers on one data directory share it.
 const SCHEMA_V3: &str = "CREATE TABLE rate (ws INTEGER PRIMARY KEY, tat INTEGER NOT NULL);";
 
-/// Version 4: experiments as MLflow's API sees them (a stable id and tags; those the runs name are added when
-/// listed).
+/// Version 4: experiments as MLflow's API sees them (a stable id and tags); those of the runs already held are
+/// added here, a later run's when its run record is applied.
 const SCHEMA_V4: &str = "
 CREATE TABLE experiments (
     id INTEGER PRIMARY KEY, ws INTEGER NOT NULL, name TEXT NOT NULL, created_at INTEGER NOT NULL, UNIQUE (ws, name));
 CREATE TABLE experiment_tags (
     ws INTEGER NOT NULL, experiment TEXT NOT NULL, key TEXT NOT NULL, value TEXT, at INTEGER NOT NULL,
-    PRIMARY KEY (ws, experiment, key));";
+    PRIMARY KEY (ws, experiment, key));
+INSERT INTO experiments(ws, name, created_at)
+    SELECT ws, experiment, min(created_at) FROM runs GROUP BY ws, experiment ORDER BY min(created_at);";
 
 /// A step of [`MIGRATIONS`]: what takes a database from the version before to the next.
 type Migration = fn(&rusqlite::Transaction<'_>) -> Result<()>;
@@ -224,10 +226,15 @@ fn write(tx: &Connection, ws: i64, store: &str, id: &BatchId, bytes: usize, plan
             "INSERT OR IGNORE INTO runs(ws, id, store, experiment, name, parent, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(sql("runs"))?;
+    // A run's experiment exists from its first run on (MLflow's API lists it with a stable id).
+    let mut experiment_insert = tx
+        .prepare_cached("INSERT OR IGNORE INTO experiments(ws, name, created_at) VALUES (?1, ?2, ?3)")
+        .map_err(sql("experiments"))?;
     for w in &plan.writes {
         match w {
             Write::Run { run, experiment, name, parent, at } => {
                 run_insert.execute(params![ws, run, store, experiment, name, parent, at]).map_err(sql("runs"))?;
+                experiment_insert.execute(params![ws, experiment, at]).map_err(sql("experiments"))?;
             }
             Write::Record(r) => {
                 // A scalar chunk's statistics go in with it (one statement, not an insert and an update).
@@ -341,41 +348,15 @@ impl Inner {
 
     fn experiments(&self, ws: WorkspaceId) -> Result<Vec<ExperimentRow>> {
         let c = self.conn();
-        c.execute(
-            "INSERT OR IGNORE INTO experiments(ws, name, created_at)
-             SELECT ws, experiment, min(created_at) FROM runs WHERE ws = ?1 GROUP BY experiment",
-            [ws.0],
-        )
-        .map_err(sql("experiments of runs"))?;
-        let mut rows: Vec<ExperimentRow> = c
+        let rows = c
             .prepare_cached("SELECT id, name, created_at FROM experiments WHERE ws = ?1 ORDER BY id")
-            .and_then(|mut st| {
-                st.query_map([ws.0], |r| {
-                    let created_at = r.get(2)?;
-                    Ok(ExperimentRow {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        created_at,
-                        updated_at: created_at,
-                        tags: Default::default(),
-                    })
-                })?
-                .collect()
-            })
+            .and_then(|mut st| st.query_map([ws.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect())
             .map_err(sql("experiments"))?;
-        let tags: Vec<(String, String, Option<String>, i64)> = c
+        let tags = c
             .prepare_cached("SELECT experiment, key, value, at FROM experiment_tags WHERE ws = ?1")
             .and_then(|mut st| st.query_map([ws.0], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect())
             .map_err(sql("experiment tags"))?;
-        for (exp, key, value, at) in tags {
-            if let Some(row) = rows.iter_mut().find(|r| r.name == exp) {
-                row.updated_at = row.updated_at.max(at);
-                if let Some(v) = value {
-                    row.tags.insert(key, v);
-                }
-            }
-        }
-        Ok(rows)
+        Ok(experiment_rows(rows, tags))
     }
 
     fn create_experiment(&self, ws: WorkspaceId, name: &str) -> Result<()> {
@@ -916,6 +897,11 @@ mod tests {
         let insert = "INSERT INTO records(ws, store, seq, part, run, kind, name, at, step, n, body)
                       VALUES (1, ?1, ?2, 0, ?3, ?4, ?5, 7, 0, ?6, ?7)";
         let (store, run) = ("s".repeat(32), "a".repeat(32));
+        c.execute(
+            "INSERT INTO runs(ws, id, store, experiment, name, parent, created_at) VALUES (1, ?1, ?2, 'mnist', 'r', NULL, 5)",
+            rusqlite::params![run, store],
+        )
+        .expect("run");
         c.execute(insert, rusqlite::params![store, 2, run, "scalars", "loss", 3, points::encode(&pts)]).expect("chunk");
         let row = rmp_serde::to_vec(&Body::Row(vec![("acc".into(), WireValue::Float(0.5))])).expect("row");
         c.execute(insert, rusqlite::params![store, 3, run, "row", "eval", 1, row]).expect("row");
@@ -942,6 +928,8 @@ mod tests {
         let back = st.inner.chunk_points(ws, c.id).expect("read").expect("held");
         assert!(back.iter().zip(&pts).all(|(a, b)| a.value.to_bits() == b.value.to_bits()));
         assert_eq!(st.inner.records(ws, &run, "row", None).expect("rows").len(), 1);
+        let exps = st.inner.experiments(ws).expect("experiments");
+        assert_eq!(exps.iter().map(|e| (e.name.as_str(), e.created_at)).collect::<Vec<_>>(), [("mnist", 5)]);
         drop(st);
         // Opening again is a no-op.
         assert_eq!(SqliteStorage::open(dir.path()).expect("again").schema_version().expect("v"), super::SCHEMA_VERSION);

@@ -578,6 +578,7 @@ impl MlflowRemote {
                     op => op,
                 };
                 let item = match op {
+                    // A parent tag became a plain tag just above.
                     Op::Run { .. } | Op::ParentTag(_) => continue,
                     Op::Metric(m) => {
                         cx.touched.insert((rec.run.clone(), m.key.clone()));
@@ -695,8 +696,7 @@ impl MlflowRemote {
     /// The MLflow id of the run a runlog id names, when this remote finds it; else the text as given (a parent tag
     /// an MLflow client logged may name a run runlog does not hold).
     async fn remote_id(&self, st: &mut State, local: String) -> Result<String> {
-        let is_id = local.len() == 32 && local.bytes().all(|b| b.is_ascii_hexdigit());
-        if is_id
+        if runlog_core::RunId::parse(&local).is_ok()
             && self.search(st, &local, None).await?
             && let Some(run) = st.runs.get(&local)
         {
