@@ -74,6 +74,23 @@ fn show_prints_params_tags_metrics_images_files_and_log() {
 }
 
 #[test]
+fn show_gives_a_string_metric_its_last_string() {
+    let d = tmp();
+    let path = d.path().join("runs.db");
+    let store = open_store(&path);
+    let run = store.start_named_run("e", "texts").expect("run");
+    run.log_text("phase", "warmup").expect("text");
+    run.log_text("phase", "fine-tune, the long second phase of this run\nwith a second line").expect("text");
+    run.complete().expect("complete");
+    store.flush().expect("flush");
+    let out = ok(&runlog(&path, &["show", "e/texts"]));
+    let line = out.lines().find(|l| l.trim_start().starts_with("phase")).expect("phase line");
+    assert!(line.contains("text") && line.contains(" 2 "), "kind and count: {line}");
+    assert!(line.contains("fine-tune, the long second phase of this…"), "last string, cut at 40: {line}");
+    assert!(!line.contains("warmup") && !line.contains("second line"), "{line}");
+}
+
+#[test]
 fn metrics_csv_json_and_table() {
     let d = tmp();
     let f = fixture(d.path());

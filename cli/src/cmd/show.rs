@@ -96,11 +96,20 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         for m in &metrics {
             let sm = summary.iter().find(|x| x.name == m.name && m.kind == MetricKind::Scalar);
             let f = |v: Option<f64>| v.map_or("-".to_string(), format_value);
+            // A string metric (Azure's `run.log(name, "text")`) shows its last string, as Azure shows it.
+            let last = match m.kind {
+                MetricKind::Text => reader
+                    .texts(&id, Some(&m.name))
+                    .context("read texts")?
+                    .pop()
+                    .map_or("-".to_string(), |e| shorten(&e.value.text, LAST_TEXT_CHARS)),
+                _ => f(sm.map(|x| x.last)),
+            };
             t.push(vec![
                 format!("  {}", m.name),
                 format!("{:?}", m.kind).to_lowercase(),
                 m.count.to_string(),
-                f(sm.map(|x| x.last)),
+                last,
                 f(sm.and_then(|x| x.min)),
                 f(sm.and_then(|x| x.max)),
             ]);
@@ -130,6 +139,19 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     }
     out.write_all(s.as_bytes()).context("write output")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// How much of a string metric's last value the metrics table shows.
+const LAST_TEXT_CHARS: usize = 40;
+
+/// The first `max` characters of one line of `text`, with an ellipsis when cut.
+fn shorten(text: &str, max: usize) -> String {
+    let line = text.lines().next().unwrap_or("");
+    if line.chars().count() > max || line.len() < text.len() {
+        format!("{}…", line.chars().take(max).collect::<String>())
+    } else {
+        line.to_string()
+    }
 }
 
 fn section(s: &mut String, p: Paint, title: &str, items: impl Iterator<Item = (String, String)>) {
