@@ -81,6 +81,43 @@ def test_ctrl_c_in_a_script_cancels_its_context_run(tmp_path: Path) -> None:
     assert info["status"] == "cancelled"
 
 
+@pytest.mark.parametrize(
+    ("ending", "code", "status", "reason"),
+    [
+        ("sys.exit(3)", 3, "failed", "exit code 3"),
+        ("exit(2)", 2, "failed", "exit code 2"),
+        ("sys.exit('no data found')", 1, "failed", "no data found"),
+        ("sys.exit(0)", 0, "completed", None),
+        ("sys.exit()", 0, "completed", None),
+    ],
+)
+def test_sys_exit_ends_the_context_run_by_its_status(
+    tmp_path: Path, ending: str, code: int, status: str, reason: str | None
+) -> None:
+    p = run_script(tmp_path, f"""
+        import sys
+        from runlog import Run
+        run = Run.get_context()
+        print(run.id, flush=True)
+        run.log("x", 1.0)
+        {ending}
+    """, check=False)
+    assert p.returncode == code, p.stderr
+    info = cli_json("--store", str(tmp_path / "runlog.db"), "show", p.stdout.split()[0], "--json")
+    assert info["status"] == status
+    assert info.get("reason") == reason
+    assert info["metrics"]["x"]["last"] == 1.0
+
+
+def test_sys_exit_in_a_with_block_ends_the_run_by_its_status(exp: runlog.Experiment) -> None:
+    for code, status in [(0, "Completed"), (None, "Completed"), (4, "Failed")]:
+        with pytest.raises(SystemExit):
+            with exp.start_logging(outputs=None, capture_logging=False) as run:
+                raise SystemExit(code)
+        assert run.get_status() == status, code
+    assert run.get_details()["error"]["error"]["message"] == "exit code 4"
+
+
 def test_start_logging_run_left_open_completes_at_exit(tmp_path: Path) -> None:
     p = run_script(tmp_path, """
         from runlog import Experiment

@@ -21,7 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from types import TracebackType
-    from typing import IO, Any
+    from typing import IO, Any, NoReturn
 
 _AZURE_STATUS = {
     "running": "Running",
@@ -38,6 +38,9 @@ _live: list[_weakref[Run]] = []
 _by_id: dict[tuple[int, str], _weakref[Run]] = {}
 # The last line of an uncaught exception's traceback, set by the excepthook before atexit runs.
 _uncaught: str | None = None
+# The argument of the last sys.exit()/exit()/quit() of this process, boxed (so that sys.exit(None) counts): the
+# interpreter keeps no trace of a SystemExit's code that atexit could read.
+_exit_status: tuple[object] | None = None
 _context: Run | None = None
 _hooks_pid: int | None = None
 
@@ -58,7 +61,41 @@ def _install_exit_hooks() -> None:
         previous(tp, value, tb)
 
     sys.excepthook = excepthook
+    sys.exit = _recording_exit(sys.exit)
+    import builtins
+
+    for name in ("exit", "quit"):  # site's exit()/quit(), as scripts call them
+        if callable(getattr(builtins, name, None)):
+            setattr(builtins, name, _recording_exit(getattr(builtins, name)))
     atexit.register(_at_exit, os.getpid())
+
+
+class _recording_exit:
+    """Wraps an exit function so that the status it is called with is known at exit (to fail a script's own run
+    on ``sys.exit(1)``). It behaves, and prints, as the function it wraps."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __call__(self, status: object = None) -> NoReturn:
+        global _exit_status
+        _exit_status = (status,)
+        self._inner(status)
+        raise SystemExit(status)  # not reached: the wrapped function raises
+
+    def __repr__(self) -> str:
+        return repr(self._inner)
+
+
+def _exit_ending(status: object) -> tuple[str, str | None]:
+    """How a run ends when the process exits with ``status`` (a SystemExit's code): None, 0 and False complete it,
+    another number fails it with that exit code, anything else (a message, which Python prints) fails it with the
+    message."""
+    if status is None or status is False or status == 0:
+        return "completed", None
+    if isinstance(status, int):
+        return "failed", f"exit code {int(status)}"
+    return "failed", str(status)
 
 
 def _at_exit(pid: int) -> None:
@@ -76,6 +113,8 @@ def _at_exit(pid: int) -> None:
                     run.cancel()
                 elif _uncaught is not None:
                     run.fail(_uncaught)
+                elif _exit_status is not None:
+                    run._finish(*_exit_ending(_exit_status[0]))
                 else:
                     run.complete()
             else:
@@ -532,6 +571,10 @@ class Run(NativeRun):
     ) -> None:
         if exc is None:
             self.complete()
+        elif isinstance(exc, SystemExit):
+            self._finish(*_exit_ending(exc.code))
+        elif isinstance(exc, KeyboardInterrupt):
+            self.cancel()
         else:
             self.fail(exc)
 
