@@ -109,6 +109,19 @@ def test_sys_exit_ends_the_context_run_by_its_status(
     assert info["metrics"]["x"]["last"] == 1.0
 
 
+def test_sys_exit_in_another_thread_does_not_fail_the_context_run(tmp_path: Path) -> None:
+    p = run_script(tmp_path, """
+        import sys, threading
+        from runlog import Run
+        run = Run.get_context()
+        t = threading.Thread(target=sys.exit, args=(5,))
+        t.start(); t.join()
+        print(run.id)
+    """)
+    info = cli_json("--store", str(tmp_path / "runlog.db"), "show", p.stdout.strip(), "--json")
+    assert info["status"] == "completed", info
+
+
 def test_sys_exit_in_a_with_block_ends_the_run_by_its_status(exp: runlog.Experiment) -> None:
     for code, status in [(0, "Completed"), (None, "Completed"), (4, "Failed")]:
         with pytest.raises(SystemExit):

@@ -7,6 +7,7 @@ use super::Global;
 use crate::common::{self, Paint, TextTable, format_duration, format_time, format_value};
 use anyhow::Context as _;
 use runlog_core::MetricKind;
+use runlog_core::limits::truncate;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -144,14 +145,11 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
 /// How much of a string metric's last value the metrics table shows.
 const LAST_TEXT_CHARS: usize = 40;
 
-/// The first `max` characters of one line of `text`, with an ellipsis when cut.
+/// The first line of `text`, cut at `max` characters by the core's [`truncate`]; an ellipsis also marks lines left out.
 fn shorten(text: &str, max: usize) -> String {
     let line = text.lines().next().unwrap_or("");
-    if line.chars().count() > max || line.len() < text.len() {
-        format!("{}…", line.chars().take(max).collect::<String>())
-    } else {
-        line.to_string()
-    }
+    let cut = truncate(line, max);
+    if cut.len() == line.len() && line.len() < text.len() { format!("{cut}…") } else { cut }
 }
 
 fn section(s: &mut String, p: Paint, title: &str, items: impl Iterator<Item = (String, String)>) {

@@ -61,16 +61,16 @@ def _install_exit_hooks() -> None:
         previous(tp, value, tb)
 
     sys.excepthook = excepthook
-    sys.exit = _recording_exit(sys.exit)
+    sys.exit = _RecordingExit(sys.exit)
     import builtins
 
     for name in ("exit", "quit"):  # site's exit()/quit(), as scripts call them
         if callable(getattr(builtins, name, None)):
-            setattr(builtins, name, _recording_exit(getattr(builtins, name)))
+            setattr(builtins, name, _RecordingExit(getattr(builtins, name)))
     atexit.register(_at_exit, os.getpid())
 
 
-class _recording_exit:
+class _RecordingExit:
     """Wraps an exit function so that the status it is called with is known at exit (to fail a script's own run
     on ``sys.exit(1)``). It behaves, and prints, as the function it wraps."""
 
@@ -79,7 +79,11 @@ class _recording_exit:
 
     def __call__(self, status: object = None) -> NoReturn:
         global _exit_status
-        _exit_status = (status,)
+        import threading
+
+        # sys.exit in another thread ends only that thread, not the process.
+        if threading.current_thread() is threading.main_thread():
+            _exit_status = (status,)
         self._inner(status)
         raise SystemExit(status)  # not reached: the wrapped function raises
 
@@ -91,7 +95,7 @@ def _exit_ending(status: object) -> tuple[str, str | None]:
     """How a run ends when the process exits with ``status`` (a SystemExit's code): None, 0 and False complete it,
     another number fails it with that exit code, anything else (a message, which Python prints) fails it with the
     message."""
-    if status is None or status is False or status == 0:
+    if status is None or status == 0:  # False == 0 too
         return "completed", None
     if isinstance(status, int):
         return "failed", f"exit code {int(status)}"
