@@ -48,7 +48,7 @@ for s in range(200):
 acc = []
 for s in range(0, 200, 20):
     v = s / 199.0
-    w.add_scalar("eval/acc", v, s)
+    w.add_scalar("eval/acc", v, s, walltime=1_500_000_000.25 + s)
     acc.append([s, float(np.float32(v))])
 imgs = []
 for k, step in enumerate([5, 10]):
@@ -142,6 +142,16 @@ fn import_tensorboardx_event_files_value_by_value_and_idempotently() {
     // Scalars, value by value (float32 as TensorBoard stores them), at their steps.
     assert_eq!(series(&store, "tb/run_a", "loss"), pairs(&want["run_a"]["loss"]));
     assert_eq!(series(&store, "tb/run_a", "eval/acc"), pairs(&want["run_a"]["eval/acc"]));
+    // Each point keeps its event's wall time, not the import's.
+    let o = ok(&runlog(&store, &["metrics", "tb/run_a", "eval/acc", "-f", "json"]));
+    let v: Json = serde_json::from_str(&o).expect("JSON");
+    let times: Vec<(i64, i64)> = v[0]["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| (p["step"].as_i64().expect("step"), p["timestamp"].as_i64().expect("timestamp")))
+        .collect();
+    assert_eq!(times, (0..200).step_by(20).map(|s| (s, 1_500_000_000_250 + s * 1000)).collect::<Vec<_>>());
     assert_eq!(series(&store, "tb/run_b", "loss"), pairs(&want["run_b"]["loss"]));
     assert_eq!(series(&store, "tb/run_a/eval", "val_loss"), pairs(&want["run_a/eval"]["val_loss"]));
 

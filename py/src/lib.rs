@@ -566,9 +566,21 @@ struct NativeRun {
     store: Py<Store>,
     /// The description last recorded per metric name, so that passing one on every `log` call records it once.
     described: Mutex<rustc_hash::FxHashMap<String, String>>,
+    /// The system-metrics sampler of this run, if started (`RUNLOG_SYSTEM_METRICS=1` or `start_system_metrics`);
+    /// stopped when the run ends. Process-local: a forked child never joins the parent's sampler thread.
+    sampler: Local<Mutex<Option<runlog::system::Sampler>>>,
 }
 
 impl NativeRun {
+    /// Stops the system-metrics sampler, if any, after its last sample (so that sample lands before the run ends).
+    fn stop_sampler(&self, py: Python<'_>) -> PyResult<()> {
+        let sampler = self.sampler.get()?.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(s) = sampler {
+            py.detach(|| s.stop());
+        }
+        Ok(())
+    }
+
     fn describe_once(&self, run: &runlog::Run, name: &str, description: &str) -> PyResult<()> {
         if description.is_empty() {
             return Ok(());
@@ -629,7 +641,12 @@ impl NativeRun {
                 .map_err(err)?
             }
         };
-        Ok(NativeRun { run: Local::new(run), store, described: Mutex::new(Default::default()) })
+        Ok(NativeRun {
+            run: Local::new(run),
+            store,
+            described: Mutex::new(Default::default()),
+            sampler: Local::new(Mutex::new(None)),
+        })
     }
 
     /// Logs one value under `name`: a number (float, int, bool, numpy scalar) as the next point of its series, or a
@@ -740,11 +757,34 @@ impl NativeRun {
         py.detach(|| run.upload_bytes(name, bytes)).map_err(err)
     }
 
+    /// Starts sampling the machine and this process into the run's `system/...` series every `interval_seconds`
+    /// (see runlog's `system` module), on a thread of its own until the run ends. A second call changes nothing.
+    #[pyo3(signature = (interval_seconds=None))]
+    fn start_system_metrics(&self, py: Python<'_>, interval_seconds: Option<f64>) -> PyResult<()> {
+        let run = self.run.get()?;
+        let mut config = runlog::system::SystemMetrics::new();
+        if let Some(secs) = interval_seconds {
+            let min = runlog::system::MIN_INTERVAL.as_secs_f64();
+            if !secs.is_finite() || secs < min {
+                return Err(PyValueError::new_err(format!(
+                    "interval_seconds {secs} is below the limit of {min} s (or not a number)"
+                )));
+            }
+            config.interval(std::time::Duration::from_secs_f64(secs));
+        }
+        let mut slot = self.sampler.get()?.lock().unwrap_or_else(|e| e.into_inner());
+        if slot.is_none() {
+            *slot = Some(py.detach(|| config.start(run)).map_err(err)?);
+        }
+        Ok(())
+    }
+
     /// Ends the run: `completed`, `failed` (with a reason) or `cancelled`; waits until everything is committed.
     #[pyo3(signature = (status, reason=None))]
     fn _end(&self, py: Python<'_>, status: &str, reason: Option<&str>) -> PyResult<()> {
         let run = self.run.get()?;
         let status = final_status(status)?;
+        self.stop_sampler(py)?;
         py.detach(|| run.end(status, reason)).map_err(err)
     }
 
@@ -753,6 +793,7 @@ impl NativeRun {
     fn _end_at(&self, py: Python<'_>, status: &str, ended_at_ms: i64, reason: Option<&str>) -> PyResult<()> {
         let run = self.run.get()?;
         let status = final_status(status)?;
+        self.stop_sampler(py)?;
         py.detach(|| run.end_at(status, reason, ended_at_ms)).map_err(err)
     }
 

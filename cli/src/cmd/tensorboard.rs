@@ -268,9 +268,11 @@ fn import_run(store: &Store, run: &Run, files: &[PathBuf]) -> anyhow::Result<Cou
                             None => Ok(()),
                         }
                     }
-                    (Some(tb::Kind::SimpleValue(x)), _) => scalar(run, &last, &v.tag, ev.step, f64::from(*x), &mut c),
+                    (Some(tb::Kind::SimpleValue(x)), _) => {
+                        scalar(run, &last, &v.tag, (ev.step, ev.wall_time), f64::from(*x), &mut c)
+                    }
                     (Some(tb::Kind::Tensor(t)), None | Some("scalars")) if t.scalar().is_some() => {
-                        scalar(run, &last, &v.tag, ev.step, t.scalar().unwrap_or(f64::NAN), &mut c)
+                        scalar(run, &last, &v.tag, (ev.step, ev.wall_time), t.scalar().unwrap_or(f64::NAN), &mut c)
                     }
                     (Some(tb::Kind::Image(img)), _) if image_format_ok(&img.encoded_image_string) => {
                         let n = seen_images.entry(v.tag.clone()).or_default();
@@ -331,11 +333,12 @@ fn import_run(store: &Store, run: &Run, files: &[PathBuf]) -> anyhow::Result<Cou
     Ok(c)
 }
 
+/// Imports one scalar at the event's step and with the event's own wall time in seconds (not the import's).
 fn scalar(
     run: &Run,
     last: &HashMap<String, i64>,
     tag: &str,
-    step: i64,
+    (step, wall_time): (i64, f64),
     v: f64,
     c: &mut Counts,
 ) -> runlog_core::Result<()> {
@@ -344,7 +347,7 @@ fn scalar(
         return Ok(());
     }
     c.points += 1;
-    run.log_at(tag, step, v)
+    run.log_at_time(tag, step, v, (wall_time * 1000.0).round() as i64)
 }
 
 fn summary_event(wall_ms: i64, step: i64, value: tb::SummaryValue) -> tb::Event {

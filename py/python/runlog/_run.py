@@ -91,6 +91,11 @@ class _RecordingExit:
         return repr(self._inner)
 
 
+def _system_metrics_by_env() -> bool:
+    """Whether ``RUNLOG_SYSTEM_METRICS`` asks for system metrics (as ``runlog exec`` reads it)."""
+    return os.environ.get("RUNLOG_SYSTEM_METRICS", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _exit_ending(status: object) -> tuple[str, str | None]:
     """How a run ends when the process exits with ``status`` (a SystemExit's code): None, 0 and False complete it,
     another number fails it with that exit code, anything else (a message, which Python prints) fails it with the
@@ -240,6 +245,8 @@ class Run(NativeRun):
         else:
             run = NativeRun.__new__(cls, store, None, experiment.name, display_name, None)
         run._setup(experiment, owned=True, outputs=outputs)
+        if parent is None and _system_metrics_by_env():
+            run.start_system_metrics()
         return run
 
     @staticmethod
