@@ -33,6 +33,13 @@ fn main() -> runlog::Result<()> {
         "confusion",
         [("label", vec![Value::from("cat"), Value::from("dog")]), ("correct", vec![Value::from(91), Value::from(88)])],
     )?;
+    // The same as a chart in Azure ML's confusion-matrix schema, which the web UI draws as a heat map.
+    run.log_chart(
+        "confusion_matrix",
+        Some(runlog::ChartType::ConfusionMatrix),
+        r#"{"schema_type": "confusion_matrix", "schema_version": "1.0.0",
+            "data": {"class_labels": ["cat", "dog"], "matrix": [[91, 9], [12, 88]]}}"#,
+    )?;
     run.log_text("notes", "demo run: a synthetic loss curve")?;
     run.complete()?;
 

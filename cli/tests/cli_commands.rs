@@ -74,13 +74,16 @@ fn show_prints_params_tags_metrics_images_files_and_log() {
 }
 
 #[test]
-fn show_gives_a_string_metric_its_last_string() {
+fn show_gives_a_string_metric_its_last_string_and_a_chart_its_schema() {
     let d = tmp();
     let path = d.path().join("runs.db");
     let store = open_store(&path);
     let run = store.start_named_run("e", "texts").expect("run");
     run.log_text("phase", "warmup").expect("text");
     run.log_text("phase", "fine-tune, the long second phase of this run\nwith a second line").expect("text");
+    let res =
+        r#"{"schema_type": "residuals", "schema_version": "1.0.0", "data": {"bin_edges": [0, 1], "bin_counts": [3]}}"#;
+    run.log_chart("res", None, res).expect("chart");
     run.complete().expect("complete");
     store.flush().expect("flush");
     let out = ok(&runlog(&path, &["show", "e/texts"]));
@@ -88,6 +91,9 @@ fn show_gives_a_string_metric_its_last_string() {
     assert!(line.contains("text") && line.contains(" 2 "), "kind and count: {line}");
     assert!(line.contains("fine-tune, the long second phase of this…"), "last string, cut at 40: {line}");
     assert!(!line.contains("warmup") && !line.contains("second line"), "{line}");
+    // A chart record shows its kind and its schema.
+    let line = out.lines().find(|l| l.trim_start().starts_with("res")).expect("res line");
+    assert!(line.contains("chart") && line.contains(" 1 ") && line.contains("residuals"), "{line}");
 }
 
 #[test]

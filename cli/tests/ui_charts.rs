@@ -1,6 +1,7 @@
 //! Charts people expect (issue 12), in a real headless Chromium: every scalar chart's x-axis by step, wall time or
 //! relative time (checked against the points' stored timestamps), CSV and PNG downloads of a chart (read back and
-//! parsed), and the compare page overlaying row metrics and tables of several runs, not only scalars.
+//! parsed), and the compare page overlaying row metrics and tables of several runs, not only scalars, and drawing their
+//! chart records (confusion matrices) side by side.
 
 mod util;
 
@@ -57,6 +58,13 @@ fn x_axis_modes_downloads_and_compare_of_rows_and_tables() {
             ],
         )
         .expect("table");
+        // A confusion matrix per run (a typed chart record), the second run's better.
+        let m = if k == 0 { "[[3, 1], [2, 4]]" } else { "[[4, 0], [1, 5]]" };
+        let cm = format!(
+            r#"{{"schema_type": "confusion_matrix", "schema_version": "1.0.0",
+                "data": {{"class_labels": ["cat", "dog"], "matrix": {m}}}}}"#
+        );
+        run.log_chart("cm", Some(runlog_core::ChartType::ConfusionMatrix), &cm).expect("chart");
         run.complete().expect("end");
         runs.push(run.id().to_string());
     }
@@ -67,6 +75,9 @@ fn x_axis_modes_downloads_and_compare_of_rows_and_tables() {
 
     b.goto(&format!("{url}/runs/charts%2Fa"));
     b.wait("window.runlogCharts.loss && window.runlogCharts.loss.series.length === 1", "the loss chart");
+    // The run's chart record drawn as a heat map on its page.
+    b.wait("window.runlogCharts['chart:cm']", "the confusion matrix");
+    assert_eq!(b.js("return window.runlogCharts['chart:cm'].matrix"), serde_json::json!([[3, 1], [2, 4]]));
     let by_step = xy(&b.js("return window.runlogCharts.loss.series[0].points"));
     assert_eq!(by_step, stored.iter().map(|p| (p.step as f64, p.value)).collect::<Vec<_>>());
 
@@ -143,6 +154,16 @@ fn x_axis_modes_downloads_and_compare_of_rows_and_tables() {
         "series,recall,value\ncharts/a,0.1,1\ncharts/a,0.5,0.8\ncharts/a,0.9,0.4\ncharts/b,0.1,0.9\ncharts/b,0.5,0.8\ncharts/b,0.9,0.4\n"
     );
     b.screenshot("ui-compare-rows-tables.png");
+
+    // Confusion matrices side by side: one card, a heat map per run, each run's own matrix.
+    for (id, m) in runs.iter().zip([[[3, 1], [2, 4]], [[4, 0], [1, 5]]]) {
+        let key = Json::from(format!("compare:cm:{id}"));
+        b.wait(&format!("window.runlogCharts[{key}]"), "a confusion matrix per run");
+        assert_eq!(b.js(&format!("return window.runlogCharts[{key}].matrix")), serde_json::json!(m));
+        assert_eq!(b.js(&format!("return window.runlogCharts[{key}].type")), "confusion_matrix");
+    }
+    assert_eq!(b.js("return document.querySelectorAll('[data-compare-chart=cm] [data-run] table.heatmap').length"), 2);
+    b.screenshot("ui-compare-charts.png");
 
     // The sweep page's charts download too.
     b.goto(&format!("{url}/experiments/charts"));

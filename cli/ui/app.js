@@ -842,7 +842,7 @@ function sweepPanel(experiment) {
 }
 
 // ---------- run page ----------
-// ---------- Azure's chart files (charts/<name>.json, written by the Python package's log_confusion_matrix & co.) ----
+// ---------- Azure's charts (chart records, logged by the Python package's log_confusion_matrix & co.) ----
 // Each is {schema_type, schema_version, data} in Azure ML's schema; drawn as Azure draws it: the confusion matrix as
 // a heat map, the accuracy table as ROC curves, predictions as predicted-vs-true with error bars, residuals as a
 // histogram. What was drawn is published in window.runlogCharts["chart:" + name].
@@ -920,24 +920,26 @@ const CHART_DRAWERS = {
   predictions: (d) => predictions(d),
   residuals: (d) => histogram(d, "residual"),
 };
-async function chartFileCards(files) {
+// The last version of each chart of a run's /api/run answer, by name.
+function latestCharts(charts) {
   const latest = new Map();
-  for (const f of files) { const m = /^charts\/(.+)\.json$/.exec(f.name); if (m) latest.set(m[1], f); }
-  return Promise.all([...latest].map(async ([name, f]) => {
-    const card = el("div", { class: "card", "data-chart": name }, el("h3", {}, name));
-    try {
-      const r = await fetch(BASE + "/api/blob/" + f.hash, { cache: "no-store", credentials: "same-origin" });
-      const chart = await r.json();
-      const draw = CHART_DRAWERS[chart.schema_type];
-      if (!draw) throw new Error("unknown chart type " + chart.schema_type);
-      const { node, drawn } = draw(chart.data);
-      window.runlogCharts["chart:" + name] = { type: chart.schema_type, ...drawn };
-      card.append(el("div", { class: "dim" }, chart.schema_type.replace("_", " ") + " · schema " + chart.schema_version), node);
-    } catch (e) {
-      card.append(el("p", { class: "dim" }, "cannot draw: " + e.message));
-    }
-    return card;
-  }));
+  for (const c of charts || []) latest.set(c.name, c);
+  return latest;
+}
+// One drawn chart (a heat map, curves, a histogram) with its type line; published under `key` in window.runlogCharts.
+function drawChart(c, key) {
+  try {
+    const draw = CHART_DRAWERS[c.schema_type];
+    if (!draw) throw new Error("unknown chart type " + c.schema_type);
+    const { node, drawn } = draw(c.data);
+    window.runlogCharts[key] = { type: c.schema_type, step: c.step, ...drawn };
+    return [el("div", { class: "dim" }, c.schema_type.replace("_", " ") + " · schema " + c.schema_version + " · step " + c.step), node];
+  } catch (e) {
+    return [el("p", { class: "dim" }, "cannot draw: " + e.message)];
+  }
+}
+function chartRecordCards(charts) {
+  return [...latestCharts(charts)].map(([name, c]) => el("div", { class: "card", "data-chart": name }, el("h3", {}, name), ...drawChart(c, "chart:" + name)));
 }
 
 async function runPage(spec) {
@@ -978,7 +980,7 @@ async function runPage(spec) {
       run.parent ? el("a", { href: BASE + "/runs/" + run.parent }, "parent run") : null,
       el("a", { href: BASE + "/compare?" + q({ runs: run.id }) }, "compare…")));
   const gallery = el("div", { class: "grid gallery", id: "gallery" });
-  const chartGrid = el("div", { class: "grid", id: "azure-charts" }, ...(await chartFileCards(data.files)));
+  const chartGrid = el("div", { class: "grid", id: "azure-charts" }, ...chartRecordCards(data.charts));
   const logs = el("pre", { class: "log", id: "logs" });
   const children = data.children.length ? el("div", { class: "card" }, el("h3", {}, "Child runs"),
     el("table", {}, el("tbody", {}, ...data.children.map((c) => el("tr", {}, el("td", {}, el("a", { href: BASE + "/runs/" + c.id }, c.name)), el("td", {}, statusBadge(c.status))))))) : null;
@@ -1050,6 +1052,13 @@ async function comparePage() {
       charts.push(c); xyCards.push(chartCard(n + (kind === "row" ? " (rows)" : " (table)"), c, c.controls));
     }
   }
+  // Charts (confusion matrices & co.) side by side: one card per chart name, the last version of each run in a row.
+  const perRun = infos.map((d) => latestCharts(d.charts));
+  const chartNames = [...new Set(perRun.flatMap((m) => [...m.keys()]))].sort();
+  const chartRows = chartNames.map((n) => el("div", { class: "card wide", "data-compare-chart": n }, el("h3", {}, n),
+    el("div", { class: "side-by-side" }, ...runs.map((r, i) => perRun[i].has(n) ? el("div", { "data-run": r.id },
+      el("div", {}, el("i", { style: "display:inline-block;width:10px;height:10px;margin-right:4px;background:" + r.color }), r.label),
+      ...drawChart(perRun[i].get(n), "compare:" + n + ":" + r.id)) : null))));
   const go = (list) => { location.href = BASE + "/compare?" + q({ runs: list.join(",") }); };
   const picker = el("select", { id: "add-run" }, el("option", { value: "" }, "add a run…"));
   api("/api/runs").then((all) => {
@@ -1061,7 +1070,8 @@ async function comparePage() {
       el("a", { href: BASE + "/runs/" + r.id }, r.label), " ",
       el("button", { title: "remove", "data-remove": r.id, onclick: () => go(runs.filter((x) => x.id !== r.id).map((x) => x.id)) }, "×"))), picker),
     chartControls(charts),
-    el("div", { class: "grid", id: "charts" }, ...names.map((n, i) => chartCard(n, charts[i])), ...xyCards));
+    el("div", { class: "grid", id: "charts" }, ...names.map((n, i) => chartCard(n, charts[i])), ...xyCards),
+    chartRows.length ? el("div", { id: "compare-charts" }, ...chartRows) : null);
   await Promise.all(charts.map((c) => c.reload()));
   markReady();
 }

@@ -40,5 +40,6 @@ pub use read::{
 };
 pub use record::{FileRef, ImageFormat, ImageRef, Kind, LogLine, Row, Table, Text};
 pub use run::{ENV_RUN_ID, ImageSource, Run};
+pub use runlog_wire::chart::{Chart, ChartType};
 pub use store::{CommitSubscription, Durability, ENV_STORE, RunObserver, Store, StoreBuilder};
 pub use types::{BlobHash, Point, RunId, RunStatus, StoreId, Value, now_ms};

@@ -24,6 +24,8 @@ pub struct Limits {
     pub max_image_side: u32,
     /// Largest uploaded file, in bytes (default 1 GiB).
     pub max_file_bytes: u64,
+    /// Largest chart document, in bytes of JSON (default 16 MiB).
+    pub max_chart_bytes: usize,
     /// Longest reason given to `fail`, in bytes (default 64 KiB).
     pub max_reason_bytes: usize,
     /// Longest remote URL recorded in a store, in bytes (default 2,048).
@@ -41,6 +43,7 @@ impl Limits {
         max_image_bytes: 64 << 20,
         max_image_side: 32_768,
         max_file_bytes: 1 << 30,
+        max_chart_bytes: 16 << 20,
         max_reason_bytes: 64 << 10,
         max_remote_url_bytes: 2048,
     };

@@ -9,6 +9,7 @@ use crate::outbox::Seq;
 use crate::record::{self, FileRef, ImageRef, Kind, LogLine, Row, RunStarted, StatusChange, Table, Text};
 use crate::store::{STALE_AFTER_INTERVALS, open_ro, schema};
 use crate::types::{BlobHash, Point, RunId, RunStatus, StoreId, Value, now_ms};
+use runlog_wire::chart::Chart;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -101,6 +102,8 @@ pub enum MetricKind {
     Image,
     /// Texts.
     Text,
+    /// Charts in Azure ML's schemas.
+    Chart,
 }
 
 impl MetricKind {
@@ -111,6 +114,7 @@ impl MetricKind {
             Kind::Table => MetricKind::Table,
             Kind::Image => MetricKind::Image,
             Kind::Text => MetricKind::Text,
+            Kind::Chart => MetricKind::Chart,
             _ => return None,
         })
     }
@@ -123,6 +127,7 @@ impl MetricKind {
             MetricKind::Table => Kind::Table,
             MetricKind::Image => Kind::Image,
             MetricKind::Text => Kind::Text,
+            MetricKind::Chart => Kind::Chart,
         }
     }
 }
@@ -458,7 +463,7 @@ impl Reader {
         let mut st = c
             .prepare_cached(
                 "SELECT kind, name, max(coalesce(step_hi, step)) FROM records
-                 WHERE run = ?1 AND kind IN (6, 7, 8, 9, 10) GROUP BY kind, name",
+                 WHERE run = ?1 AND kind IN (6, 7, 8, 9, 10, 14) GROUP BY kind, name",
             )
             .context("read last steps")?;
         let rows = st
@@ -486,7 +491,7 @@ impl Reader {
         }
         let mut st = c
             .prepare_cached(
-                "SELECT kind, name, sum(n) FROM records WHERE run = ?1 AND kind IN (6, 7, 8, 9, 10)
+                "SELECT kind, name, sum(n) FROM records WHERE run = ?1 AND kind IN (6, 7, 8, 9, 10, 14)
                  GROUP BY kind, name ORDER BY name, kind",
             )
             .context("list metrics")?;
@@ -695,6 +700,11 @@ impl Reader {
     /// Texts of a run (of one name, or all).
     pub fn texts(&self, id: &RunId, name: Option<&str>) -> Result<Vec<Entry<Text>>> {
         self.entries(id, Kind::Text, name)
+    }
+
+    /// Charts of a run (of one name, or all), in logged order; a name logged again holds each version at its step.
+    pub fn charts(&self, id: &RunId, name: Option<&str>) -> Result<Vec<Entry<Chart>>> {
+        self.entries(id, Kind::Chart, name)
     }
 
     /// Log lines of a run (of one stream, or all), oldest first; `tail` keeps only the last ones.

@@ -37,6 +37,8 @@ pub enum Kind {
     File = 12,
     /// A metric description (string); name = metric name.
     Description = 13,
+    /// A chart in one of Azure ML's schemas ([`crate::Chart`]), checked against it when logged.
+    Chart = 14,
 }
 
 impl Kind {
@@ -56,6 +58,7 @@ impl Kind {
             11 => Kind::LogLine,
             12 => Kind::File,
             13 => Kind::Description,
+            14 => Kind::Chart,
             _ => return None,
         })
     }
@@ -76,6 +79,7 @@ impl Kind {
             Kind::LogLine => "log",
             Kind::File => "file",
             Kind::Description => "description",
+            Kind::Chart => "chart",
         }
     }
 }

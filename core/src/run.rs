@@ -11,6 +11,7 @@ use crate::record::{self, FileRef, ImageFormat, ImageRef, Kind, LogLine, Row, Ru
 use crate::store::writer::{Msg, NewRun, Pending, RunBuffers, SeriesBuf, SeriesSet};
 use crate::store::{Durability, ENV_STORE, Store};
 use crate::types::{BlobHash, Point, RunId, RunStatus, Value, fast_now_ms, now_ms};
+use runlog_wire::chart::{Chart, ChartType};
 use std::cell::RefCell;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -474,6 +475,18 @@ impl Run {
         self.send(self.pending(Kind::Text, name, Some(step), record::encode(&Text { text: text.to_string() })))
     }
 
+    /// Logs a chart under `name`: `json` is a document in one of Azure ML's chart schemas (see [`Chart::parse`]),
+    /// checked before it is queued; with `expected`, it must be of that type. Logging a name again adds a version at
+    /// the next step.
+    pub fn log_chart(&self, name: &str, expected: Option<ChartType>, json: &str) -> Result<()> {
+        let l = &self.shared.limits;
+        l.check_name("chart name", name)?;
+        l.check_bytes(&format!("chart {name:?}"), json, l.max_chart_bytes)?;
+        let chart = Chart::parse(name, expected, json).map_err(Error::invalid)?;
+        let step = self.next_step(Kind::Chart, name);
+        self.send(self.pending(Kind::Chart, name, Some(step), record::encode(&chart)))
+    }
+
     /// Records a log line on a stream (`log` for the logging integrations, `stdout`/`stderr` for captured output).
     pub fn log_line(&self, stream: &str, level: &str, target: &str, message: &str) -> Result<()> {
         let l = &self.shared.limits;
@@ -592,6 +605,16 @@ impl Run {
             o.run_ended(self);
         }
         Ok(())
+    }
+
+    /// Whether a logging call may now wait for the writer thread: its queue (64 MiB, shared by the whole store) is
+    /// nearly full, because the disk or another process's lock holds the writer up. One relaxed atomic load. An
+    /// embedding that holds a lock other threads need while it logs (Python's GIL) releases it around its logging
+    /// calls while this is true. Otherwise a logging call finds room without waiting, unless other threads log
+    /// more than 4 MiB at that very moment.
+    #[inline]
+    pub fn backlogged(&self) -> bool {
+        self.shared.store.inner.backlogged()
     }
 
     /// Waits until everything logged before this call is committed.

@@ -228,7 +228,7 @@ impl Store {
         runs.iter().map(|r| run_dict(py, r)).collect()
     }
 
-    /// The metric names of a run: `(name, kind, count, description)`, kind one of scalar, row, table, image, text.
+    /// The metric names of a run: `(name, kind, count, description)`, kind one of scalar, row, table, image, text, chart.
     fn metrics(&self, py: Python<'_>, run_id: &str) -> PyResult<Vec<MetricRow>> {
         let id = self.resolve(py, run_id)?;
         let reader = self.reader()?;
@@ -242,6 +242,7 @@ impl Store {
                     runlog::MetricKind::Table => "table",
                     runlog::MetricKind::Image => "image",
                     runlog::MetricKind::Text => "text",
+                    runlog::MetricKind::Chart => "chart",
                 };
                 (m.name, kind.to_string(), m.count, m.description)
             })
@@ -345,6 +346,15 @@ impl Store {
         let reader = self.reader()?;
         let texts = py.detach(|| reader.texts(&id, name)).map_err(err)?;
         Ok(texts.into_iter().map(|e| (e.name, e.step, e.value.text)).collect())
+    }
+
+    /// The charts of a run, of one name or all, every version: `(name, step, document as JSON text)`.
+    #[pyo3(signature = (run_id, name=None))]
+    fn charts(&self, py: Python<'_>, run_id: &str, name: Option<&str>) -> PyResult<Vec<(String, Option<i64>, String)>> {
+        let id = self.resolve(py, run_id)?;
+        let reader = self.reader()?;
+        let charts = py.detach(|| reader.charts(&id, name)).map_err(err)?;
+        Ok(charts.into_iter().map(|e| (e.name, e.step, e.value.to_json())).collect())
     }
 
     /// The log lines of a run, of one stream or all: `(stream, level, target, message)`.
@@ -571,6 +581,14 @@ struct NativeRun {
     sampler: Local<Mutex<Option<runlog::system::Sampler>>>,
 }
 
+/// Runs a logging call of `run`, releasing the GIL around it while the writer's queue is nearly full (so that a
+/// call waiting for room never holds up the process's other threads). Otherwise the call runs as it is: it does not
+/// wait, and releasing and taking back the GIL would cost more than the call.
+#[inline]
+fn queued<T: pyo3::marker::Ungil>(py: Python<'_>, run: &runlog::Run, f: impl FnOnce() -> T + pyo3::marker::Ungil) -> T {
+    if run.backlogged() { py.detach(f) } else { f() }
+}
+
 impl NativeRun {
     /// Stops the system-metrics sampler, if any, after its last sample (so that sample lands before the run ends).
     fn stop_sampler(&self, py: Python<'_>) -> PyResult<()> {
@@ -654,22 +672,30 @@ impl NativeRun {
     /// `description` is recorded the first time it is given for a name (and again only if it changes).
     #[pyo3(signature = (name, value, description="", step=None))]
     #[inline]
-    fn log(&self, name: &str, value: &Bound<'_, PyAny>, description: &str, step: Option<i64>) -> PyResult<()> {
+    fn log(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        value: &Bound<'_, PyAny>,
+        description: &str,
+        step: Option<i64>,
+    ) -> PyResult<()> {
         let run = self.run.get()?;
         // The hot path: an exact float, no step, no description.
         if let Ok(f) = value.cast_exact::<PyFloat>() {
             let v = f.value();
             match step {
-                None => run.log(name, v).map_err(err)?,
-                Some(s) => run.log_at(name, s, v).map_err(err)?,
+                None => queued(py, run, || run.log(name, v)).map_err(err)?,
+                Some(s) => queued(py, run, || run.log_at(name, s, v)).map_err(err)?,
             }
         } else if let Ok(s) = value.cast::<PyString>() {
-            run.log_text(name, s.to_str()?).map_err(err)?;
+            let text = s.to_str()?;
+            queued(py, run, || run.log_text(name, text)).map_err(err)?;
         } else {
             let v = to_f64(&|| format!("value of metric {name:?}"), value)?;
             match step {
-                None => run.log(name, v).map_err(err)?,
-                Some(s) => run.log_at(name, s, v).map_err(err)?,
+                None => queued(py, run, || run.log(name, v)).map_err(err)?,
+                Some(s) => queued(py, run, || run.log_at(name, s, v)).map_err(err)?,
             }
         }
         self.describe_once(run, name, description)
@@ -678,34 +704,46 @@ impl NativeRun {
     /// Logs many values as the next points of one series: bytes of little-endian float64 (numpy's `tobytes()`), or
     /// any iterable of numbers, iterated in Rust.
     #[pyo3(signature = (name, values, description=""))]
-    fn _log_list(&self, name: &str, values: &Bound<'_, PyAny>, description: &str) -> PyResult<()> {
+    fn _log_list(&self, py: Python<'_>, name: &str, values: &Bound<'_, PyAny>, description: &str) -> PyResult<()> {
         let run = self.run.get()?;
         let values = f64s_of(&format!("list metric {name:?}"), values)?;
-        run.log_list(name, &values).map_err(err)?;
+        queued(py, run, || run.log_list(name, &values)).map_err(err)?;
         self.describe_once(run, name, description)
     }
 
     /// Logs a row: `columns` is a list of `(name, value)`.
     #[pyo3(signature = (name, columns, description=""))]
-    fn _log_row(&self, name: &str, columns: Vec<(String, Bound<'_, PyAny>)>, description: &str) -> PyResult<()> {
+    fn _log_row(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        columns: Vec<(String, Bound<'_, PyAny>)>,
+        description: &str,
+    ) -> PyResult<()> {
         let run = self.run.get()?;
         let cols = columns
             .iter()
             .map(|(k, v)| Ok((k.clone(), to_value(&|| format!("column {k:?} of row {name:?}"), v)?)))
             .collect::<PyResult<Vec<_>>>()?;
-        run.log_row(name, cols).map_err(err)?;
+        queued(py, run, || run.log_row(name, cols)).map_err(err)?;
         self.describe_once(run, name, description)
     }
 
     /// Logs a table: `columns` is a list of `(name, values)`, values an iterable or bytes of float64.
     #[pyo3(signature = (name, columns, description=""))]
-    fn _log_table(&self, name: &str, columns: Vec<(String, Bound<'_, PyAny>)>, description: &str) -> PyResult<()> {
+    fn _log_table(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        columns: Vec<(String, Bound<'_, PyAny>)>,
+        description: &str,
+    ) -> PyResult<()> {
         let run = self.run.get()?;
         let cols = columns
             .iter()
             .map(|(k, v)| Ok((k.clone(), values_of(&format!("column {k:?} of table {name:?}"), v)?)))
             .collect::<PyResult<Vec<_>>>()?;
-        run.log_table(name, cols).map_err(err)?;
+        queued(py, run, || run.log_table(name, cols)).map_err(err)?;
         self.describe_once(run, name, description)
     }
 
@@ -723,8 +761,9 @@ impl NativeRun {
     }
 
     /// Records a log line on a stream (`log` for Python's `logging`).
-    fn _log_line(&self, stream: &str, level: &str, target: &str, message: &str) -> PyResult<()> {
-        self.run.get()?.log_line(stream, level, target, message).map_err(err)
+    fn _log_line(&self, py: Python<'_>, stream: &str, level: &str, target: &str, message: &str) -> PyResult<()> {
+        let run = self.run.get()?;
+        queued(py, run, || run.log_line(stream, level, target, message)).map_err(err)
     }
 
     /// Gives a metric (or chart) name a description.
@@ -734,8 +773,9 @@ impl NativeRun {
     }
 
     /// Sets a tag (the latest value of a key wins).
-    fn _set_tag(&self, key: &str, value: &str) -> PyResult<()> {
-        self.run.get()?.set_tag(key, value).map_err(err)
+    fn _set_tag(&self, py: Python<'_>, key: &str, value: &str) -> PyResult<()> {
+        let run = self.run.get()?;
+        queued(py, run, || run.set_tag(key, value)).map_err(err)
     }
 
     /// Adds a write-once property; waits for the writer to check it.
@@ -748,6 +788,14 @@ impl NativeRun {
     fn _upload_file(&self, py: Python<'_>, name: &str, path: PathBuf) -> PyResult<()> {
         let run = self.run.get()?;
         py.detach(|| run.upload_file(name, &path)).map_err(err)
+    }
+
+    /// Logs a chart: `json` is a document in Azure's `kind` schema (`confusion_matrix`, ...), checked by the core.
+    fn _log_chart(&self, py: Python<'_>, name: &str, kind: &str, json: &str) -> PyResult<()> {
+        let run = self.run.get()?;
+        let expected = runlog::ChartType::parse(kind)
+            .ok_or_else(|| PyValueError::new_err(format!("chart type {kind:?} is not one of Azure's schemas")))?;
+        py.detach(|| run.log_chart(name, Some(expected), json)).map_err(err)
     }
 
     /// Stores bytes as a file of the run.
@@ -812,10 +860,10 @@ impl NativeRun {
             py.detach(|| params.into_iter().try_for_each(|(k, v)| run.log_param(&k, v))).map_err(err)?;
         }
         for (k, v) in &tags {
-            run.set_tag(k, v).map_err(err)?;
+            queued(py, run, || run.set_tag(k, v)).map_err(err)?;
         }
         for (key, value, timestamp_ms, step) in &metrics {
-            run.log_at_time(key, *step, *value, *timestamp_ms).map_err(err)?;
+            queued(py, run, || run.log_at_time(key, *step, *value, *timestamp_ms)).map_err(err)?;
         }
         Ok(())
     }

@@ -53,11 +53,14 @@ CASES = [
     (lambda r: r.upload_files(["a", "b"], ["x"]), ValueError, r"upload_files got 2 names for 1 paths"),
     (lambda r: r.download_file("absent.txt"), FileNotFoundError, r"has no file 'absent.txt'"),
     (lambda r: r.log_confusion_matrix("cm", {"data": {}}), ValueError,
-     r"confusion matrix 'cm' is missing 'schema_type', 'schema_version'; Azure's confusion_matrix schema needs"),
-    (lambda r: r.log_confusion_matrix("cm", "{not json"), ValueError, r"confusion matrix 'cm' is not valid JSON"),
+     r'confusion matrix "cm": is missing "schema_type", "schema_version"; Azure\'s confusion_matrix schema needs'),
+    (lambda r: r.log_confusion_matrix("cm", "{not json"), ValueError, r'confusion matrix "cm" is not valid JSON'),
+    (lambda r: r.log_residuals("res", {"schema_type": "residuals", "schema_version": "1.0.0",
+                                        "data": {"bin_edges": [0, float("nan")], "bin_counts": [1]}}), ValueError,
+     r"residuals 'res' holds NaN or an infinity; chart values must be finite"),
     (lambda r: r.log_residuals("res", {"schema_type": "residuals", "schema_version": "1.0.0",
                                         "data": {"bin_edges": [0, 1]}}), ValueError,
-     r"'data' is missing 'bin_counts'"),
+     r'"data" is missing "bin_counts"'),
     (lambda r: r.log_confusion_matrix("cm", 3), TypeError, r"must be a dict or a JSON string"),
 ]
 

@@ -147,3 +147,63 @@ def test_a_forked_child_that_exits_normally_leaves_the_parents_run_alone(tmp_pat
     r = runlog.Run(runlog.Experiment(ws, "script"), p.stdout.strip())
     assert r.get_status() == "Completed"
     assert r.get_metrics()["x"] == [1.0, 2.0]
+
+
+def test_a_thread_waiting_for_a_full_writer_queue_lets_other_threads_run(tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock, so the writer cannot commit; a thread logging fast fills the
+    writer's queue (64 MiB) and then waits for room. That wait must not hold the GIL: the main thread keeps running,
+    sees the logger stalled and lets the lock go. Were the GIL held, the main thread could never release the lock and
+    the script would hang until the timeout. In a real process, so a hang is a failed test, not a hung suite."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import clean_env
+
+    script = tmp_path / "full_queue.py"
+    script.write_text(textwrap.dedent("""
+        import subprocess, sys, threading, time
+        from runlog import Experiment, Workspace
+        run = Experiment(workspace=Workspace(store="runlog.db"), name="gil").start_logging(
+            outputs=None, capture_logging=False)
+        run.log("x", 0.0)
+        run.flush()
+        # The write lock, held by another process (POSIX locks of one process never block each other): runlog's
+        # writer waits for it, and never gives up.
+        holder = subprocess.Popen([sys.executable, "-c", (
+            "import sqlite3, sys; c = sqlite3.connect('runlog.db', isolation_level=None); c.execute('BEGIN IMMEDIATE');"
+            "print('locked', flush=True); sys.stdin.readline(); c.execute('ROLLBACK')")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert holder.stdout.readline() == "locked\\n"
+        N = 4_000_000  # 96 MB of points: more than the queue holds
+        progress = [0]
+
+        def logger():
+            for i in range(N):
+                run.log("y", float(i))
+                if i & 0xFFFF == 0:
+                    progress[0] = i
+            progress[0] = N
+
+        t = threading.Thread(target=logger)
+        t.start()
+        still, last, ticks = 0, -1, 0
+        while still < 6 and progress[0] < N:  # 0.3 s without progress: the logger waits for room
+            time.sleep(0.05)
+            ticks += 1
+            p = progress[0]
+            still = still + 1 if p == last else 0
+            last = p
+        print("stalled", still >= 6, "at", last, "ticks", ticks, flush=True)
+        holder.communicate("go\\n", timeout=30)
+        t.join()
+        run.complete()
+        print("points", [c for (n, _k, c, _d) in run._store.metrics(run.id) if n == "y"][0], flush=True)
+    """))
+    p = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.split("\n")
+    assert lines[0].startswith("stalled True at "), p.stdout  # the queue did fill: the wait was exercised
+    assert int(lines[0].split()[3]) < 4_000_000
+    assert lines[1] == "points 4000000", p.stdout  # nothing lost once the lock was gone

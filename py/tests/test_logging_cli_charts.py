@@ -124,7 +124,7 @@ RES = {"schema_type": "residuals", "schema_version": "1.0.0",
        "data": {"bin_edges": [-1.0, 0.0, 1.0], "bin_counts": [4, 6]}}
 
 
-def test_charts_in_azures_schemas_are_validated_stored_and_referenced(run: runlog.Run, tmp_path: Path) -> None:
+def test_charts_in_azures_schemas_are_validated_stored_as_chart_records_and_referenced(run: runlog.Run) -> None:
     run.log_confusion_matrix("cm", CM, description="validation set")
     run.log_accuracy_table("acc", json.dumps(ACC))
     np_pred = dict(PRED, data={k: np.array(v) for k, v in PRED["data"].items()})
@@ -132,14 +132,24 @@ def test_charts_in_azures_schemas_are_validated_stored_and_referenced(run: runlo
     run.log_residuals("res", RES)
     m = run.get_metrics()
     for name in ("cm", "acc", "pred", "res"):
-        assert m[name] == f"runlog://{run.id}/files/charts/{name}.json"
-    back = json.loads(Path(run.download_file("charts/cm.json", output_file_path=tmp_path)).read_text())
-    assert back == CM
-    assert json.loads(Path(run.download_file("charts/pred.json", output_file_path=tmp_path)).read_text()) == PRED
+        assert m[name] == f"runlog://{run.id}/charts/{name}/0"
+    assert run.get_chart("cm") == CM
+    assert run.get_chart("pred") == PRED and run.get_chart("acc") == ACC and run.get_chart("res") == RES
+    # Typed records of their own: not files, listed as charts with their description.
+    assert not [f for f in run.get_file_names() if f.startswith("charts/")]
+    kinds = {n: (k, d) for (n, k, _c, d) in run._store.metrics(run.id)}
+    assert kinds["cm"] == ("chart", "validation set") and kinds["res"][0] == "chart"
+    # A name logged again keeps both versions, at steps 0 and 1.
+    cm2 = dict(CM, data=dict(CM["data"], matrix=[[4, 0, 0], [0, 4, 0], [0, 0, 6]]))
+    run.log_confusion_matrix("cm", cm2)
+    assert run.get_metrics("cm") == {"cm": [f"runlog://{run.id}/charts/cm/0", f"runlog://{run.id}/charts/cm/1"]}
+    assert run.get_chart("cm") == cm2 and run.get_chart("cm", step=0) == CM
+    with pytest.raises(KeyError, match="has no chart 'absent'"):
+        run.get_chart("absent")
 
 
 @pytest.mark.parametrize("kind,value,pattern", [
-    ("confusion_matrix", dict(CM, schema_type="residuals"), "has schema_type 'residuals', expected 'confusion_matrix'"),
+    ("confusion_matrix", dict(CM, schema_type="residuals"), 'has schema_type "residuals", expected "confusion_matrix"'),
     ("confusion_matrix", dict(CM, data={"class_labels": ["a", "b"], "matrix": [[1, 2]]}),
      r"data.matrix has 1 entries, the schema needs 2"),
     ("confusion_matrix", dict(CM, data={"class_labels": ["a"], "matrix": [["x"]]}), r"matrix\[0\]\[0\] must be a number"),
@@ -151,7 +161,7 @@ def test_charts_in_azures_schemas_are_validated_stored_and_referenced(run: runlo
 def test_charts_that_do_not_fit_their_schema_are_refused(run: runlog.Run, kind, value, pattern) -> None:
     with pytest.raises(ValueError, match=pattern):
         getattr(run, f"log_{kind}")("bad", value)
-    assert "charts/bad.json" not in run.get_file_names()
+    assert "bad" not in run.get_metrics()
     run.log("alive", 1.0)
     assert run.get_metrics()["alive"] == 1.0
 

@@ -353,8 +353,8 @@ async fn entries(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let ws = auth(&state, &headers).await?;
-    const KINDS: [&str; 11] =
-        ["run", "status", "param", "tag", "property", "description", "row", "table", "image", "text", "log"];
+    const KINDS: [&str; 12] =
+        ["run", "status", "param", "tag", "property", "description", "row", "table", "image", "text", "log", "chart"];
     if !KINDS.contains(&kind.as_str()) && kind != "file" {
         return Err(ApiError::NotFound(format!(
             "no entry kind {kind:?} (one of {KINDS:?} or file; scalars are under /series)"

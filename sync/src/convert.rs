@@ -101,6 +101,10 @@ pub fn from_raw(raw: &RawRecord, part_rows: usize) -> std::result::Result<Vec<Wi
             let l: LogLine = core_record::decode(&raw.body).map_err(bad)?;
             one(Body::Log { level: l.level, target: l.target, message: l.message })
         }
+        Kind::Chart => {
+            let c: runlog_core::Chart = core_record::decode(&raw.body).map_err(bad)?;
+            one(Body::Chart(c.to_json()))
+        }
         Kind::File => {
             let f: FileRef = core_record::decode(&raw.body).map_err(bad)?;
             one(Body::File { hash: f.hash.to_string(), size: f.size })

@@ -84,6 +84,8 @@ async fn every_log_kind_lands_and_reads_back_value_by_value() {
     )
     .expect("table");
     run.log_text("notes", "hello mlflow").expect("text");
+    let chart = r#"{"schema_type": "residuals", "schema_version": "1.0.0", "data": {"bin_edges": [0, 1, 2], "bin_counts": [3, 5]}}"#;
+    run.log_chart("res", None, chart).expect("chart");
     let image = png(b"one image");
     run.log_image("samples", image.as_slice(), "a sample").expect("image");
     let file = b"model weights".to_vec();
@@ -169,6 +171,10 @@ async fn every_log_kind_lands_and_reads_back_value_by_value() {
     assert_eq!(t["columns"][0], serde_json::json!(["label", ["a", "b", "c"]]));
     assert_eq!(t["columns"][2][1][1], "NaN");
 
+    // A chart as MLflow's log_dict keeps a dict: the artifact charts/<name>.json.
+    let got: serde_json::Value =
+        serde_json::from_slice(&artifact(&ml, "charts/res.json").await.expect("chart artifact")).expect("json");
+    assert_eq!(got, serde_json::from_str::<serde_json::Value>(chart).expect("json"));
     // Texts, images, files and log lines as artifacts.
     let texts =
         String::from_utf8(artifact(&ml, "runlog/texts/notes/000000000000.jsonl").await.expect("texts")).expect("utf8");

@@ -145,6 +145,9 @@ pub enum Body {
         /// Size in bytes.
         size: u64,
     },
+    /// A chart in one of Azure ML's schemas: the whole document `{"schema_type", "schema_version", "data"}` as JSON
+    /// text, checked by [`crate::chart::Chart::parse`] (record name = chart name).
+    Chart(String),
 }
 
 impl Body {
@@ -164,12 +167,16 @@ impl Body {
             Body::Text(_) => "text",
             Body::Log { .. } => "log",
             Body::File { .. } => "file",
+            Body::Chart(_) => "chart",
         }
     }
 
     /// Whether the record is a metric (its name counts toward names per run and rows per name).
     pub fn is_metric(&self) -> bool {
-        matches!(self, Body::Scalars(_) | Body::Row(_) | Body::Table(_) | Body::Image { .. } | Body::Text(_))
+        matches!(
+            self,
+            Body::Scalars(_) | Body::Row(_) | Body::Table(_) | Body::Image { .. } | Body::Text(_) | Body::Chart(_)
+        )
     }
 
     /// The blob the record refers to (images, files).
@@ -211,7 +218,7 @@ impl WireRecord {
             Body::Table(cols) => {
                 cols.iter().map(|(k, vs)| k.len() + 5 + vs.iter().map(value_size).sum::<usize>()).sum()
             }
-            Body::Text(t) => t.len(),
+            Body::Text(t) | Body::Chart(t) => t.len(),
             Body::Log { level, target, message } => level.len() + target.len() + message.len(),
             Body::Run { experiment, name, parent } => {
                 experiment.len() + name.len() + parent.as_ref().map_or(0, String::len)

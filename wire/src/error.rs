@@ -7,6 +7,9 @@ pub enum Error {
     /// Corrupt or unexpected bytes (names what and why).
     #[error("{0}")]
     Format(String),
+    /// A document that does not fit its schema (a chart), naming the field and what the schema needs.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// `Result` with [`Error`].

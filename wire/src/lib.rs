@@ -4,6 +4,7 @@
 //!   request and answer bodies of the HTTP API ([`BatchReply`], [`MissingRequest`], [`ErrorBody`], ...).
 //! - [`points`]: the packed encoding of scalar points, the wire's own (not the store's chunk layout).
 //! - [`limits`]: the [`ServiceLimits`] a server publishes and a client fits.
+//! - [`chart`]: charts in Azure ML's schemas (confusion matrix, accuracy table, predictions, residuals), checked.
 //! - [`json`]: the one JSON spelling of values (non-finite floats as `"NaN"`, `"Infinity"`, `"-Infinity"`).
 //!
 //! ```
@@ -29,6 +30,7 @@
 //! decoding never panics; a change of any encoding bumps its version and fails a golden test first.
 
 pub mod batch;
+pub mod chart;
 mod error;
 pub mod json;
 pub mod limits;

@@ -104,6 +104,12 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
                     .context("read texts")?
                     .pop()
                     .map_or("-".to_string(), |e| shorten(&e.value.text, LAST_TEXT_CHARS)),
+                // A chart shows which of Azure's schemas its last version is in.
+                MetricKind::Chart => reader
+                    .charts(&id, Some(&m.name))
+                    .context("read charts")?
+                    .pop()
+                    .map_or("-".to_string(), |e| e.value.schema_type.as_str().to_string()),
                 _ => f(sm.map(|x| x.last)),
             };
             t.push(vec![

@@ -13,7 +13,8 @@
 //!   many shown runs sit right under it); a bad expression is a 400 `{"error", "column", "field"}`
 //! - `/api/overlay?name=METRIC[&experiment=E][&group=params.X][&filter=EXPR][&points=N]`: one metric of many runs,
 //!   per group `{"key", "runs", "points": [[step, mean, min, max], ...]}` ([`sweep`])
-//! - `/api/run?run=SPEC`: `{"run": {...}, "metrics": [...], "children": [...], "files": [...], "texts": [...]}`
+//! - `/api/run?run=SPEC`: `{"run": {...}, "metrics": [...], "children": [...], "files": [...], "texts": [...],
+//!   "charts": [{"name", "step", "schema_type", "schema_version", "data"}]}`
 //! - `/api/series?run=ID&name=N[&from=S&to=S][&points=N][&x=time]`: `{"name", "count", "step_min", "step_max",
 //!   "downsampled", "points": [[step, value|null], ...]}` (with `x=time`: `[step, value|null, timestamp_ms]`)
 //! - `/api/rows?run=ID&name=N`: `{"columns": [...], "rows": [[...], ...], "steps": [...]}`
@@ -321,6 +322,13 @@ fn resolve(s: &dyn Source, spec: &str) -> Result<RunId, ApiError> {
     })
 }
 
+/// A chart as the API gives it: `{"name", "step", "schema_type", "schema_version", "data"}`.
+fn chart_json(e: &runlog_core::Entry<runlog_core::Chart>) -> serde_json::Value {
+    let data: serde_json::Value = serde_json::from_str(&e.value.data).unwrap_or_default();
+    json!({"name": e.name, "step": e.step, "schema_type": e.value.schema_type.as_str(),
+        "schema_version": e.value.schema_version, "data": data})
+}
+
 async fn api_run(Extension(src): Extension<Src>, Query(q): Query<RunQ>) -> ApiResult {
     let v = blocking(&src, move |s| {
         let id = resolve(s, &q.run)?;
@@ -334,6 +342,7 @@ async fn api_run(Extension(src): Extension<Src>, Query(q): Query<RunQ>) -> ApiRe
             "children": s.children(&id)?.iter().map(crate::common::run_json).collect::<Vec<_>>(),
             "files": s.files(&id)?.iter().map(|e| json!({"name": e.name, "size": e.value.size, "hash": e.value.hash.as_str()})).collect::<Vec<_>>(),
             "texts": s.texts(&id)?.iter().map(|e| json!({"name": e.name, "step": e.step, "text": e.value.text})).collect::<Vec<_>>(),
+            "charts": s.charts(&id)?.iter().map(chart_json).collect::<Vec<_>>(),
         }))
     })
     .await?;

@@ -6,8 +6,8 @@
 
 use runlog_core::read::ChunkInfo;
 use runlog_core::{
-    BlobHash, Entry, FileRef, ImageRef, LogLine, MetricInfo, MetricSummary, Point, Reader, Result, Row, RunId, RunInfo,
-    Table, Text,
+    BlobHash, Chart, Entry, FileRef, ImageRef, LogLine, MetricInfo, MetricSummary, Point, Reader, Result, Row, RunId,
+    RunInfo, Table, Text,
 };
 use std::collections::BTreeMap;
 
@@ -47,6 +47,8 @@ pub trait Source: Send + Sync + 'static {
     fn images(&self, id: &RunId) -> Result<Vec<Entry<ImageRef>>>;
     /// All texts of a run.
     fn texts(&self, id: &RunId) -> Result<Vec<Entry<Text>>>;
+    /// All charts of a run (every version, in logged order).
+    fn charts(&self, id: &RunId) -> Result<Vec<Entry<Chart>>>;
     /// Files of a run.
     fn files(&self, id: &RunId) -> Result<Vec<Entry<FileRef>>>;
     /// The last `tail` log lines of a run.
@@ -97,6 +99,9 @@ impl Source for Reader {
     }
     fn texts(&self, id: &RunId) -> Result<Vec<Entry<Text>>> {
         Reader::texts(self, id, None)
+    }
+    fn charts(&self, id: &RunId) -> Result<Vec<Entry<Chart>>> {
+        Reader::charts(self, id, None)
     }
     fn files(&self, id: &RunId) -> Result<Vec<Entry<FileRef>>> {
         Reader::files(self, id)

@@ -19,8 +19,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use runlog_core::read::ChunkInfo;
 use runlog_core::{
-    BlobHash, Entry, Error, FileRef, ImageFormat, ImageRef, LogLine, MetricInfo, MetricKind, MetricSummary, Point,
-    Result, Row, RunId, RunInfo, RunStatus, Table, Text, Value,
+    BlobHash, Chart, Entry, Error, FileRef, ImageFormat, ImageRef, LogLine, MetricInfo, MetricKind, MetricSummary,
+    Point, Result, Row, RunId, RunInfo, RunStatus, Table, Text, Value,
 };
 use runlog_server::{RecordBody, Storage, WorkspaceId};
 use runlog_wire::{Body, WireValue};
@@ -125,6 +125,7 @@ fn metric_kind(kind: &str) -> Option<MetricKind> {
         "table" => MetricKind::Table,
         "image" => MetricKind::Image,
         "text" => MetricKind::Text,
+        "chart" => MetricKind::Chart,
         _ => return None,
     })
 }
@@ -290,6 +291,18 @@ impl Source for WorkspaceSource {
             .iter()
             .filter_map(|r| match &r.body {
                 Body::Text(t) => Some(entry(r, Text { text: t.clone() })),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn charts(&self, id: &RunId) -> Result<Vec<Entry<Chart>>> {
+        Ok(self
+            .records(id, "chart", None)?
+            .iter()
+            .filter_map(|r| match &r.body {
+                // Checked by the server on ingest; parsed again into the store's type.
+                Body::Chart(doc) => Some(entry(r, Chart::parse(&r.name, None, doc).ok()?)),
                 _ => None,
             })
             .collect())

@@ -174,6 +174,13 @@ impl StoreInner {
         }
     }
 
+    /// Whether a message handed to the writer now may have to wait for room (its queue is nearly full, in bytes or
+    /// in messages).
+    #[inline]
+    pub(crate) fn backlogged(&self) -> bool {
+        self.budget.nearly_full() || self.tx.len() + writer::HEADROOM_MESSAGES > writer::CHANNEL_CAPACITY
+    }
+
     /// Hands a message to the writer, waiting while its queue is full (back-pressure).
     pub(crate) fn send(&self, m: Msg) -> Result<()> {
         self.budget.acquire(m.weight());

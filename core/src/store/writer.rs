@@ -18,7 +18,7 @@ use crate::types::{BlobHash, Point, RunStatus, now_ms};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -28,19 +28,32 @@ pub const GROUP_MAX_RECORDS: usize = 20_000;
 pub const CHANNEL_CAPACITY: usize = 65_536;
 /// Most bytes of logged data waiting for the writer (queued or not yet committed); senders wait beyond it.
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+/// Room a logging call is sure to find without waiting while the queue is not [`Budget::nearly_full`]: many full
+/// scalar chunks, or many records, from several threads at once.
+const HEADROOM_BYTES: usize = 4 << 20;
+/// The same in messages of the channel.
+pub(crate) const HEADROOM_MESSAGES: usize = 1024;
 
 /// Bytes handed to the writer and not yet committed. Senders wait while it is full (back-pressure): memory stays
 /// bounded when the disk or another process's lock holds the writer up.
 #[derive(Debug)]
 pub(crate) struct Budget {
     used: Mutex<usize>,
+    /// `used` as last set, readable without the lock (for [`Budget::nearly_full`]).
+    level: AtomicUsize,
     freed: std::sync::Condvar,
     max: usize,
 }
 
 impl Budget {
     pub(crate) fn new(max: usize) -> Budget {
-        Budget { used: Mutex::new(0), freed: std::sync::Condvar::new(), max }
+        Budget { used: Mutex::new(0), level: AtomicUsize::new(0), freed: std::sync::Condvar::new(), max }
+    }
+
+    /// Whether a sender may soon have to wait: less than the headroom is left. One relaxed load, for the hot path.
+    #[inline]
+    pub(crate) fn nearly_full(&self) -> bool {
+        self.level.load(Ordering::Relaxed) + HEADROOM_BYTES > self.max
     }
 
     /// Waits until `n` more bytes fit (a single message larger than the budget goes alone).
@@ -50,6 +63,7 @@ impl Budget {
             used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
         }
         *used += n;
+        self.level.store(*used, Ordering::Relaxed);
     }
 
     fn release(&self, n: usize) {
@@ -58,6 +72,7 @@ impl Budget {
         }
         let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
         *used = used.saturating_sub(n);
+        self.level.store(*used, Ordering::Relaxed);
         self.freed.notify_all();
     }
 }

@@ -374,33 +374,30 @@ class Run(NativeRun):
         savefig(buf, format="png")
         self._log_image(name, buf.getvalue(), description)
 
-    def _log_chart(self, kind: str, name: str, value: Any, description: str) -> None:
-        import json
+    def _log_azure_chart(self, kind: str, name: str, value: Any, description: str) -> None:
+        from runlog._charts import to_json
 
-        from runlog._charts import validate
-
-        chart = validate(kind, name, value)
-        self._upload_bytes(f"charts/{name}.json", json.dumps(chart, sort_keys=True).encode())
+        self._log_chart(name, kind, to_json(kind, name, value))
         if description:
             self._describe(name, description)
 
     def log_confusion_matrix(self, name: str, value: Any, description: str = "") -> None:
         """Logs a confusion matrix in Azure's schema (a dict or JSON string with ``schema_type``,
         ``schema_version`` and ``data: {class_labels, matrix}``); validated before it is stored."""
-        self._log_chart("confusion_matrix", name, value, description)
+        self._log_azure_chart("confusion_matrix", name, value, description)
 
     def log_accuracy_table(self, name: str, value: Any, description: str = "") -> None:
         """Logs an accuracy table in Azure's schema (``probability_tables``, ``percentile_tables``, thresholds,
         ``class_labels``); validated before it is stored."""
-        self._log_chart("accuracy_table", name, value, description)
+        self._log_azure_chart("accuracy_table", name, value, description)
 
     def log_predictions(self, name: str, value: Any, description: str = "") -> None:
         """Logs predictions in Azure's schema (``bin_averages``, ``bin_errors``, ``bin_counts``, ``bin_edges``)."""
-        self._log_chart("predictions", name, value, description)
+        self._log_azure_chart("predictions", name, value, description)
 
     def log_residuals(self, name: str, value: Any, description: str = "") -> None:
         """Logs residuals in Azure's schema (``bin_edges``, ``bin_counts``)."""
-        self._log_chart("residuals", name, value, description)
+        self._log_azure_chart("residuals", name, value, description)
 
     # ---- files --------------------------------------------------------------------------------------------------
 
@@ -619,12 +616,22 @@ class Run(NativeRun):
             elif kind == "image":
                 refs = [f"runlog://{rid}/images/{mname}/{i['step']}.{i['format']}" for i in store.images(rid, mname)]
                 metrics[mname] = _one_or_list(refs)
-        for fname in self.get_file_names():
-            if fname.startswith("charts/") and fname.endswith(".json"):
-                chart = fname[len("charts/") : -len(".json")]
-                if name is None or chart == name:
-                    metrics[chart] = f"runlog://{rid}/files/{fname}"
+            elif kind == "chart":
+                refs = [f"runlog://{rid}/charts/{mname}/{step}" for (_n, step, _doc) in store.charts(rid, mname)]
+                metrics[mname] = _one_or_list(refs)
         return metrics
+
+    def get_chart(self, name: str, step: int | None = None) -> dict[str, Any]:
+        """A chart logged with ``log_confusion_matrix`` & co., as the dict in Azure's schema: its last version, or
+        the one at ``step`` (a name logged again keeps each version). KeyError if there is none."""
+        from runlog._charts import from_json
+
+        self._flush_if_mine()
+        versions = [(s, doc) for (_n, s, doc) in self._store.charts(self.id, name) if step is None or s == step]
+        if not versions:
+            at = "" if step is None else f" at step {step}"
+            raise KeyError(f"run {self.id} has no chart {name!r}{at}")
+        return from_json(versions[-1][1])
 
     def get_logs(self) -> list[tuple[str, str, str, str]]:
         """The run's log lines: ``(stream, level, logger, message)``."""

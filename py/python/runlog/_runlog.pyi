@@ -55,6 +55,8 @@ class Store:
         """``(name, hash, size, timestamp_ms)`` of each uploaded file, oldest first."""
     def texts(self, run_id: str, name: str | None = None) -> list[tuple[str, int | None, str]]:
         """``(name, step, text)`` of each string metric."""
+    def charts(self, run_id: str, name: str | None = None) -> list[tuple[str, int | None, str]]:
+        """``(name, step, document as JSON text)`` of each chart version."""
     def log_lines(self, run_id: str, stream: str | None = None) -> list[tuple[str, str, str, str]]:
         """``(stream, level, target, message)`` of each log line."""
     def blob(self, hash: str) -> bytes:
@@ -103,6 +105,7 @@ class NativeRun:
     def _add_property(self, key: str, value: str) -> None: ...
     def _upload_file(self, name: str, path: str) -> None: ...
     def _upload_bytes(self, name: str, data: bytes) -> None: ...
+    def _log_chart(self, name: str, kind: str, json: str) -> None: ...
     def start_system_metrics(self, interval_seconds: float | None = None) -> None:
         """Samples CPU, memory, disk and network I/O (and NVIDIA GPUs when their library is present) into the
         run's ``system/...`` series every ``interval_seconds`` (default 10, at least 0.1) until the run ends.

@@ -98,6 +98,12 @@ fn check<'a>(rec: &'a WireRecord, limits: &ServiceLimits) -> Checked<'a> {
             Err(e) => return malformed(format!("scalar record {}: {e}", rec.seq)),
         }
     }
+    // A chart is checked against its schema again, as the client did when it was logged.
+    if let Body::Chart(doc) = &rec.body
+        && let Err(e) = runlog_wire::chart::Chart::parse(&rec.name, None, doc)
+    {
+        return malformed(e.to_string());
+    }
     let verdict = match over_limit(rec, limits) {
         Some(r) => Verdict::OverLimit(r),
         None => Verdict::Fine,
@@ -545,6 +551,11 @@ mod tests {
                 rec(1, 0, "t", Body::Table(vec![("a".into(), vec![s("ok"), s("toolong")])])),
                 "value_too_long",
                 "column \"a\"",
+            ),
+            (
+                rec(1, 0, "cm", Body::Chart(r#"{"schema_type": "confusion_matrix", "data": {}}"#.into())),
+                "invalid_record",
+                "chart \"cm\": is missing \"schema_version\"",
             ),
         ];
         for (r, code, words) in cases {

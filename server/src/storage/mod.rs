@@ -486,5 +486,7 @@ pub fn body_json(body: &Body) -> serde_json::Value {
         Body::Text(t) => json!({"text": t}),
         Body::Log { level, target, message } => json!({"level": level, "target": target, "message": message}),
         Body::File { hash, size } => json!({"hash": hash, "size": size}),
+        // Checked on ingest, so the document is JSON; a corrupt one shows as null.
+        Body::Chart(doc) => json!({"chart": serde_json::from_str::<serde_json::Value>(doc).unwrap_or_default()}),
     }
 }

@@ -796,7 +796,7 @@ impl Read for PgStorage {
         let rows = c
             .query(
                 "SELECT name, kind, sum(n)::bigint FROM records WHERE ws = $1 AND run = $2
-                 AND kind IN ('scalars', 'row', 'table', 'image', 'text') GROUP BY name, kind ORDER BY name, kind",
+                 AND kind IN ('scalars', 'row', 'table', 'image', 'text', 'chart') GROUP BY name, kind ORDER BY name, kind",
                 &[&ws.0, &run],
             )
             .await

@@ -634,7 +634,7 @@ impl Inner {
         let mut st = c
             .prepare_cached(
                 "SELECT name, kind, sum(n) FROM records WHERE ws = ?1 AND run = ?2
-                 AND kind IN ('scalars', 'row', 'table', 'image', 'text') GROUP BY name, kind ORDER BY name, kind",
+                 AND kind IN ('scalars', 'row', 'table', 'image', 'text', 'chart') GROUP BY name, kind ORDER BY name, kind",
             )
             .map_err(sql("metrics"))?;
         st.query_map(params![ws.0, run], |r| {

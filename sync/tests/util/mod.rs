@@ -49,6 +49,10 @@ pub fn png(w: u32, h: u32, salt: &[u8]) -> Vec<u8> {
     b
 }
 
+/// A confusion matrix in Azure's schema.
+pub const CHART: &str = r#"{"schema_type": "confusion_matrix", "schema_version": "1.0.0",
+    "data": {"class_labels": ["a", "b"], "matrix": [[3, 1], [0, 4]]}}"#;
+
 /// Logs one run with every kind of record.
 pub fn log_every_kind(store: &Store, points: usize) -> RunId {
     let run = store.start_named_run("exp", "all-kinds").expect("run");
@@ -70,6 +74,7 @@ pub fn log_every_kind(store: &Store, points: usize) -> RunId {
     )
     .expect("table");
     run.log_text("notes", "hello").expect("text");
+    run.log_chart("cm", None, CHART).expect("chart");
     run.log_image("img", png(4, 4, b"one").as_slice(), "first").expect("image");
     let child = run.child("child").expect("child");
     child.log("acc", 0.5).expect("child log");
@@ -154,6 +159,16 @@ pub async fn assert_server_equals_store(s: &TestServer, store: &Store) {
                     assert_eq!(arr.len(), local.len());
                     for (l, r) in local.iter().zip(arr) {
                         assert_eq!(r["body"]["hash"], l.value.hash.as_str());
+                    }
+                }
+                runlog_core::MetricKind::Chart => {
+                    let local = reader.charts(&run.id, Some(&m.name)).expect("charts");
+                    let remote = get_json(s, &format!("/api/v1/runs/{id}/entries/chart?name={}", m.name)).await;
+                    let arr = remote.as_array().expect("charts");
+                    assert_eq!(arr.len(), local.len());
+                    for (l, r) in local.iter().zip(arr) {
+                        let doc: serde_json::Value = serde_json::from_str(&l.value.to_json()).expect("json");
+                        assert_eq!(r["body"]["chart"], doc, "chart {}", m.name);
                     }
                 }
                 runlog_core::MetricKind::Text | runlog_core::MetricKind::Table => {

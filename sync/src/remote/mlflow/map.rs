@@ -356,6 +356,11 @@ pub fn plan(rec: &WireRecord, l: &MlflowLimits) -> Result<Vec<Op>, Refusal> {
             check_path("file name", name)?;
             vec![Op::Artifact { path: name.to_string(), content: Content::Blob(hash.clone()) }]
         }
+        Body::Chart(doc) => {
+            // As MLflow's log_dict keeps a dict: the chart's latest version is the artifact charts/<name>.json.
+            check_path("chart name", name)?;
+            vec![Op::Artifact { path: format!("charts/{name}.json"), content: Content::Bytes(doc.clone().into()) }]
+        }
     })
 }
 
