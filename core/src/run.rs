@@ -314,26 +314,39 @@ impl Run {
     }
 
     /// Logs a list of values as one series, continuing the automatic steps of `name` (Azure ML's `log_list`).
+    /// The values go to the writer in chunks of [`MAX_POINTS`] as they fill, so a long list is copied once.
     pub fn log_list(&self, name: &str, values: &[f64]) -> Result<()> {
         let sh = &*self.shared;
         sh.store.inner.check()?;
         sh.limits.check_name("metric name", name)?;
         let timestamp_ms = fast_now_ms();
-        let full = {
-            let mut set = sh.buffers.series.lock().unwrap_or_else(|e| e.into_inner());
-            let i = match set.index.get(name) {
-                Some(&i) => i,
-                None => set.add(name, 0),
+        let mut rest = values;
+        loop {
+            let full = {
+                let mut set = sh.buffers.series.lock().unwrap_or_else(|e| e.into_inner());
+                let i = match set.index.get(name) {
+                    Some(&i) => i,
+                    None => set.add(name, 0),
+                };
+                let s = &mut set.series[i];
+                let (now, later) = rest.split_at(MAX_POINTS.saturating_sub(s.points.len()).max(1).min(rest.len()));
+                let first = s.next_step;
+                s.points.extend(now.iter().enumerate().map(|(k, &value)| Point {
+                    step: first.saturating_add(k as i64),
+                    timestamp_ms,
+                    value,
+                }));
+                s.next_step = first.saturating_add(now.len() as i64);
+                rest = later;
+                (s.points.len() >= MAX_POINTS)
+                    .then(|| (s.name.clone(), std::mem::replace(&mut s.points, Vec::with_capacity(MAX_POINTS))))
             };
-            let s = &mut set.series[i];
-            for &value in values {
-                s.points.push(Point { step: s.next_step, timestamp_ms, value });
-                s.next_step = s.next_step.saturating_add(1);
+            if let Some((name, points)) = full {
+                sh.store.inner.send(Msg::Chunk { run: sh.rid, name, points })?;
             }
-            (s.points.len() >= MAX_POINTS).then(|| (s.name.clone(), std::mem::take(&mut s.points)))
-        };
-        if let Some((name, points)) = full {
-            sh.store.inner.send(Msg::Chunk { run: sh.rid, name, points })?;
+            if rest.is_empty() {
+                break;
+            }
         }
         self.after_log()
     }

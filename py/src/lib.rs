@@ -581,6 +581,9 @@ struct NativeRun {
     sampler: Local<Mutex<Option<runlog::system::Sampler>>>,
 }
 
+/// Lists at least this long are logged with the GIL released (the copy costs more than releasing it).
+const LONG_LIST: usize = 1 << 16;
+
 /// Runs a logging call of `run`, releasing the GIL around it while the writer's queue is nearly full (so that a
 /// call waiting for room never holds up the process's other threads). Otherwise the call runs as it is: it does not
 /// wait, and releasing and taking back the GIL would cost more than the call.
@@ -707,7 +710,12 @@ impl NativeRun {
     fn _log_list(&self, py: Python<'_>, name: &str, values: &Bound<'_, PyAny>, description: &str) -> PyResult<()> {
         let run = self.run.get()?;
         let values = f64s_of(&format!("list metric {name:?}"), values)?;
-        queued(py, run, || run.log_list(name, &values)).map_err(err)?;
+        if values.len() >= LONG_LIST {
+            // Copying a long list takes milliseconds: other threads run meanwhile.
+            py.detach(|| run.log_list(name, &values)).map_err(err)?;
+        } else {
+            queued(py, run, || run.log_list(name, &values)).map_err(err)?;
+        }
         self.describe_once(run, name, description)
     }
 
