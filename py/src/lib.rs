@@ -685,22 +685,20 @@ impl NativeRun {
     ) -> PyResult<()> {
         let run = self.run.get()?;
         // The hot path: an exact float, no step, no description.
-        if let Ok(f) = value.cast_exact::<PyFloat>() {
-            let v = f.value();
-            match step {
-                None => queued(py, run, || run.log(name, v)).map_err(err)?,
-                Some(s) => queued(py, run, || run.log_at(name, s, v)).map_err(err)?,
-            }
+        let v = if let Ok(f) = value.cast_exact::<PyFloat>() {
+            f.value()
         } else if let Ok(s) = value.cast::<PyString>() {
             let text = s.to_str()?;
             queued(py, run, || run.log_text(name, text)).map_err(err)?;
+            return self.describe_once(run, name, description);
         } else {
-            let v = to_f64(&|| format!("value of metric {name:?}"), value)?;
-            match step {
-                None => queued(py, run, || run.log(name, v)).map_err(err)?,
-                Some(s) => queued(py, run, || run.log_at(name, s, v)).map_err(err)?,
-            }
+            to_f64(&|| format!("value of metric {name:?}"), value)?
+        };
+        match step {
+            None => queued(py, run, || run.log(name, v)),
+            Some(s) => queued(py, run, || run.log_at(name, s, v)),
         }
+        .map_err(err)?;
         self.describe_once(run, name, description)
     }
 

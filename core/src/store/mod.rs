@@ -174,11 +174,11 @@ impl StoreInner {
         }
     }
 
-    /// Whether a message handed to the writer now may have to wait for room (its queue is nearly full, in bytes or
-    /// in messages).
+    /// Whether a message handed to the writer now may have to wait for room (its queue is nearly full; the budget
+    /// fills before the channel, see `Msg::weight`).
     #[inline]
     pub(crate) fn backlogged(&self) -> bool {
-        self.budget.nearly_full() || self.tx.len() + writer::HEADROOM_MESSAGES > writer::CHANNEL_CAPACITY
+        self.budget.nearly_full()
     }
 
     /// Hands a message to the writer, waiting while its queue is full (back-pressure).

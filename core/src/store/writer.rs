@@ -31,8 +31,9 @@ pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 /// Room a logging call is sure to find without waiting while the queue is not [`Budget::nearly_full`]: many full
 /// scalar chunks, or many records, from several threads at once.
 const HEADROOM_BYTES: usize = 4 << 20;
-/// The same in messages of the channel.
-pub(crate) const HEADROOM_MESSAGES: usize = 1024;
+/// The least a data message counts in the budget, so that the budget fills before the channel does and is the one
+/// measure of a full queue (65,536 messages of 1 KiB are the 64 MiB).
+const MIN_WEIGHT: usize = MAX_QUEUED_BYTES / CHANNEL_CAPACITY;
 
 /// Bytes handed to the writer and not yet committed. Senders wait while it is full (back-pressure): memory stays
 /// bounded when the disk or another process's lock holds the writer up.
@@ -81,9 +82,9 @@ impl Msg {
     /// The bytes this message holds in memory until committed.
     pub(crate) fn weight(&self) -> usize {
         match self {
-            Msg::Record(p) | Msg::WriteOnce(p, _) => p.weight(),
-            Msg::Chunk { points, .. } => points.len() * std::mem::size_of::<Point>(),
-            Msg::Outbox(row) => row.weight(),
+            Msg::Record(p) | Msg::WriteOnce(p, _) => p.weight().max(MIN_WEIGHT),
+            Msg::Chunk { points, .. } => (points.len() * std::mem::size_of::<Point>()).max(MIN_WEIGHT),
+            Msg::Outbox(row) => row.weight().max(MIN_WEIGHT),
             _ => 0,
         }
     }
