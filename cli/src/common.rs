@@ -1,6 +1,6 @@
 //! What several subcommands share: exit codes, opening a store read-only, naming runs, and plain-text formatting
 //! (times, durations, numbers, colour, aligned tables), each on a well-kept crate: `jiff` for times and durations,
-//! `anstyle`/`anstream` for colour and the NO_COLOR rules, `comfy-table` for tables.
+//! `anstyle`/`anstream` for colour and the NO_COLOR rules, `unicode-width` for the columns of tables.
 //!
 //! This module knows nothing about any one subcommand and never writes a store.
 
@@ -218,7 +218,7 @@ pub fn unique_prefix_len<'a>(ids: impl Iterator<Item = &'a str>, min: usize) -> 
     need.min(32)
 }
 
-/// A plain-text table with aligned columns, laid out by `comfy-table`: no borders, two spaces between columns, no
+/// A plain-text table with aligned columns: no borders, two spaces between columns, no
 /// trailing spaces. Widths count what a terminal shows: ANSI escape codes count zero, wide (CJK) characters two.
 #[derive(Debug, Default)]
 pub struct TextTable {
@@ -243,31 +243,51 @@ impl TextTable {
         self.rows.is_empty()
     }
 
-    /// Renders it, one line per row, each ended by a newline.
+    /// Renders it, one line per row (a cell holding newlines makes its row that many lines high), each ended by a
+    /// newline.
     pub fn render(&self) -> String {
-        use comfy_table::{CellAlignment, ContentArrangement, Table};
-        let mut t = Table::new();
-        t.load_preset(comfy_table::presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled);
-        if !self.header.is_empty() {
-            t.set_header(&self.header);
-        }
-        for r in &self.rows {
-            t.add_row(r);
-        }
-        for (i, c) in t.column_iter_mut().enumerate() {
-            // The preset draws no lines, so the padding alone parts the columns: two spaces between, none before.
-            c.set_padding((if i == 0 { 0 } else { 1 }, 1));
-            if self.right.get(i).copied().unwrap_or(false) {
-                c.set_cell_alignment(CellAlignment::Right);
+        let rows = || std::iter::once(&self.header).filter(|h| !h.is_empty()).chain(&self.rows);
+        let mut widths: Vec<usize> = Vec::new();
+        for row in rows() {
+            if widths.len() < row.len() {
+                widths.resize(row.len(), 0);
+            }
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = cell.split('\n').map(shown_width).fold(*w, usize::max);
             }
         }
-        let mut out = String::new();
-        for line in t.lines() {
-            out.push_str(line.trim_end());
-            out.push('\n');
+        let mut out = String::with_capacity(rows().map(|r| widths.iter().sum::<usize>() + 2 * r.len()).sum());
+        for row in rows() {
+            let height = row.iter().map(|c| c.split('\n').count()).max().unwrap_or(1);
+            for k in 0..height {
+                let start = out.len();
+                for (i, cell) in row.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str("  ");
+                    }
+                    let part = cell.split('\n').nth(k).unwrap_or("");
+                    let pad = widths[i] - shown_width(part);
+                    let right = self.right.get(i).copied().unwrap_or(false);
+                    if right {
+                        out.extend(std::iter::repeat_n(' ', pad));
+                    }
+                    out.push_str(part);
+                    if !right {
+                        out.extend(std::iter::repeat_n(' ', pad));
+                    }
+                }
+                out.truncate(start + out[start..].trim_end().len());
+                out.push('\n');
+            }
         }
         out
     }
+}
+
+/// How many columns a terminal gives `s`: ANSI escape codes none, wide (CJK) characters two.
+fn shown_width(s: &str) -> usize {
+    use unicode_width::UnicodeWidthStr as _;
+    if s.contains('\x1b') { anstream::adapter::strip_str(s).map(|p| p.width()).sum() } else { s.width() }
 }
 
 /// A run as the stable JSON of `runlog ls --json` and `runlog show --json`.
@@ -379,6 +399,10 @@ mod tests {
         let mut t = TextTable::new(Vec::new(), vec![]);
         t.push(vec!["  k".into(), "v".into()]);
         assert_eq!(t.render(), "  k  v\n", "no header, leading spaces of a cell kept");
+        let mut t = TextTable::new(Vec::new(), vec![]);
+        t.push(vec!["  note".into(), "two\nlines".into()]);
+        t.push(vec!["  a\nb".into(), "x".into()]);
+        assert_eq!(t.render(), "  note  two\n        lines\n  a     x\nb\n", "a cell's lines stay in its column");
     }
 
     #[test]

@@ -336,7 +336,7 @@ impl Reader {
             .collect();
         let mut st = c
             .prepare_cached(
-                "SELECT run, kind, name, at, body FROM records WHERE kind IN (2, 3, 4, 5) ORDER BY run, seq",
+                "SELECT run, kind, name, at, body FROM records WHERE kind IN (2, 3, 4, 5) ORDER BY run, kind, name, seq",
             )
             .context("list runs")?;
         let mut rows = st.query([]).context("list runs")?;
@@ -354,7 +354,7 @@ impl Reader {
             apply_record(
                 info,
                 r.get(1).context("list runs")?,
-                r.get(2).context("list runs")?,
+                r.get_ref(2).context("list runs")?.as_str().context("list runs")?,
                 r.get(3).context("list runs")?,
                 body,
             )?;
@@ -610,21 +610,29 @@ impl Reader {
         let c = self.conn();
         let mut st = c
             .prepare_cached(
-                "SELECT r.id, x.name, x.n, x.lo, x.hi, x.last, x.step_hi FROM runs r
+                "SELECT r.rid, r.id, x.name, x.n, x.lo, x.hi, x.last, x.step_hi FROM runs r
                  CROSS JOIN records x ON x.run = r.rid AND x.kind = 6 ORDER BY r.rid, x.name, x.seq",
             )
             .context("summarize runs")?;
         let mut rows = st.query([]).context("summarize runs")?;
         let mut out: BTreeMap<RunId, Vec<MetricSummary>> = BTreeMap::new();
+        // Rows come run by run: one run's list is built, then moved into the map once.
+        let mut run: Option<(i64, RunId, Vec<MetricSummary>)> = None;
         while let Some(r) = rows.next().context("summarize runs")? {
-            let id: String = r.get(0).context("summarize runs")?;
-            let name: String = r.get(1).context("summarize runs")?;
-            let n: i64 = r.get(2).context("summarize runs")?;
-            let lo: Option<f64> = r.get(3).context("summarize runs")?;
-            let hi: Option<f64> = r.get(4).context("summarize runs")?;
-            let last = r.get::<_, Option<f64>>(5).context("summarize runs")?.unwrap_or(f64::NAN);
-            let step_hi: i64 = r.get(6).context("summarize runs")?;
-            let list = out.entry(RunId(id)).or_default();
+            let rid: i64 = r.get(0).context("summarize runs")?;
+            if run.as_ref().is_none_or(|(at, _, _)| *at != rid) {
+                let id = RunId(r.get(1).context("summarize runs")?);
+                if let Some((_, id, list)) = run.replace((rid, id, Vec::new())) {
+                    out.insert(id, list);
+                }
+            }
+            let Some((_, _, list)) = run.as_mut() else { continue };
+            let name = r.get_ref(2).context("summarize runs")?.as_str().context("summarize runs")?;
+            let n: i64 = r.get(3).context("summarize runs")?;
+            let lo: Option<f64> = r.get(4).context("summarize runs")?;
+            let hi: Option<f64> = r.get(5).context("summarize runs")?;
+            let last = r.get::<_, Option<f64>>(6).context("summarize runs")?.unwrap_or(f64::NAN);
+            let step_hi: i64 = r.get(7).context("summarize runs")?;
             match list.last_mut().filter(|m| m.name == name) {
                 Some(m) => {
                     m.count += n as u64;
@@ -642,8 +650,18 @@ impl Reader {
                         m.last = last;
                     }
                 }
-                None => list.push(MetricSummary { name, count: n as u64, last, last_step: step_hi, min: lo, max: hi }),
+                None => list.push(MetricSummary {
+                    name: name.to_owned(),
+                    count: n as u64,
+                    last,
+                    last_step: step_hi,
+                    min: lo,
+                    max: hi,
+                }),
             }
+        }
+        if let Some((_, id, list)) = run {
+            out.insert(id, list);
         }
         Ok(out)
     }
@@ -863,7 +881,7 @@ fn new_run_info(id: String, experiment: String, name: String, parent: Option<Str
 }
 
 /// Applies one status, param, tag or property record (in commit order) to a run being read.
-fn apply_record(info: &mut RunInfo, kind: i64, key: String, at: i64, body: &[u8]) -> Result<()> {
+fn apply_record(info: &mut RunInfo, kind: i64, key: &str, at: i64, body: &[u8]) -> Result<()> {
     match Kind::from_i64(kind) {
         Some(Kind::Status) => {
             let s: StatusChange = record::decode(body)?;
@@ -871,21 +889,33 @@ fn apply_record(info: &mut RunInfo, kind: i64, key: String, at: i64, body: &[u8]
             info.reason = s.reason;
             info.ended_at = s.status.is_terminal().then_some(at);
         }
-        Some(Kind::Param) => {
-            // Write-once: the first value is the value.
-            let v: Value = record::decode(body)?;
-            info.params.entry(key).or_insert(v);
+        // Write-once: the first value is the value.
+        Some(Kind::Param) if !info.params.contains_key(key) => {
+            info.params.insert(key.to_owned(), record::decode(body)?);
         }
         Some(Kind::Tag) => {
-            info.tags.insert(key, record::decode::<Value>(body)?.to_string());
+            let v = text(record::decode(body)?);
+            match info.tags.get_mut(key) {
+                Some(old) => *old = v,
+                None => {
+                    info.tags.insert(key.to_owned(), v);
+                }
+            }
         }
-        Some(Kind::Property) => {
-            let v = record::decode::<Value>(body)?.to_string();
-            info.properties.entry(key).or_insert(v);
+        Some(Kind::Property) if !info.properties.contains_key(key) => {
+            info.properties.insert(key.to_owned(), text(record::decode(body)?));
         }
         _ => {}
     }
     Ok(())
+}
+
+/// A tag's or property's value as text: a string as it is, anything else as it prints.
+fn text(v: Value) -> String {
+    match v {
+        Value::Str(s) => s,
+        v => v.to_string(),
+    }
 }
 
 /// A run still `running` after its records is alive only while its heartbeat is fresh; else it crashed.
@@ -933,7 +963,7 @@ fn fill_run(
         apply_record(
             &mut info,
             r.get(0).context("read run")?,
-            r.get(1).context("read run")?,
+            r.get_ref(1).context("read run")?.as_str().context("read run")?,
             r.get(2).context("read run")?,
             body,
         )?;

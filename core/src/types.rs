@@ -90,7 +90,9 @@ impl fmt::Display for BlobHash {
 /// A typed value of a row, a table cell or a param.
 ///
 /// Serialized untagged: msgpack keeps integers, floats, booleans and strings apart, so a value reads back with its type.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Deserialized by one visitor (what `#[serde(untagged)]` would accept, without buffering the value and trying each
+/// variant in turn, which cost an error message per failed variant on every param and tag read).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     /// A boolean.
@@ -119,6 +121,54 @@ impl Value {
         match (self, other) {
             (Value::F64(a), Value::F64(b)) => a.to_bits() == b.to_bits() || a == b,
             (a, b) => a == b,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl serde::de::Visitor<'_> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a boolean, an integer, a float or a string")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::I64(v))
+    }
+
+    /// An unsigned integer beyond `i64::MAX` becomes a float, as the untagged enum did.
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(i64::try_from(v).map_or(Value::F64(v as f64), Value::I64))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::F64(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Value, E> {
+        match std::str::from_utf8(v) {
+            Ok(s) => Ok(Value::Str(s.to_owned())),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Bytes(v), &self)),
         }
     }
 }
@@ -268,4 +318,40 @@ pub(crate) fn fast_now_ms() -> i64 {
         return now_ms();
     }
     coarse_monotonic_ms() + offset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Value;
+
+    #[test]
+    fn values_read_back_with_their_type_from_msgpack_and_json() {
+        let values = [
+            Value::Bool(true),
+            Value::I64(-7),
+            Value::I64(i64::MAX),
+            Value::F64(0.5),
+            Value::F64(f64::NAN),
+            Value::F64(-0.0),
+            Value::Str("adam".into()),
+            Value::Str(String::new()),
+        ];
+        for v in &values {
+            let back: Value = rmp_serde::from_slice(&rmp_serde::to_vec(v).expect("encode")).expect("decode");
+            assert!(back.same(v), "{v:?} came back as {back:?}");
+            if v.as_f64().is_none_or(f64::is_finite) {
+                let back: Value = serde_json::from_str(&serde_json::to_string(v).expect("json")).expect("json");
+                assert!(back.same(v), "{v:?} came back from JSON as {back:?}");
+            }
+        }
+        let big: Value = serde_json::from_str("18446744073709551615").expect("u64");
+        assert_eq!(big, Value::F64(u64::MAX as f64), "beyond i64 becomes a float");
+        let bin: Value = rmp_serde::from_slice(&[0xc4, 2, b'h', b'i']).expect("bin");
+        assert_eq!(bin, Value::Str("hi".into()), "msgpack bin of UTF-8 is a string");
+        for bad in ["null", "[1]", "{\"a\": 1}"] {
+            let e = serde_json::from_str::<Value>(bad).expect_err(bad).to_string();
+            assert!(e.contains("a boolean, an integer, a float or a string"), "{bad}: {e}");
+        }
+        assert!(rmp_serde::from_slice::<Value>(&[0xc4, 1, 0xff]).is_err(), "bin that is not UTF-8");
+    }
 }

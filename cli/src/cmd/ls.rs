@@ -69,7 +69,17 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     let sort = parse_sort(&sort).map_err(|e| common::coded(common::code::USAGE, format!("--sort {sort:?} {e}")))?;
     let path = g.store_path();
     let reader = common::open_reader(&path)?;
-    let runs = reader.runs().with_context(|| format!("list runs of {}", path.display()))?;
+    // Runs and their metric summaries are two walks of the records index; a second connection takes the summaries
+    // on another core meanwhile. A writer committing in between can make a summary newer than its run's status.
+    let (runs, all) = std::thread::scope(|s| {
+        let summaries = s.spawn(|| {
+            common::open_reader(&path)?.summaries().with_context(|| format!("summarize runs of {}", path.display()))
+        });
+        let runs = reader.runs().with_context(|| format!("list runs of {}", path.display()));
+        let all = summaries.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+        (runs, all)
+    });
+    let (runs, mut all) = (runs?, all?);
     let runs: Vec<RunInfo> = runs
         .into_iter()
         .filter(|r| args.experiment.is_empty() || args.experiment.contains(&r.experiment))
@@ -81,7 +91,6 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
             })
         })
         .collect();
-    let mut all = reader.summaries().with_context(|| format!("summarize runs of {}", path.display()))?;
     let summaries: Vec<Vec<MetricSummary>> = runs.iter().map(|r| all.remove(&r.id).unwrap_or_default()).collect();
     let refs: Vec<&[MetricSummary]> = summaries.iter().map(Vec::as_slice).collect();
     let placed = arrange(&runs, &refs, &filter, &sort);
