@@ -54,8 +54,8 @@ imgs = []
 for k, step in enumerate([5, 10]):
     a = np.zeros((3, 8, 16), dtype=np.uint8)
     a[k * 2] = 200
-    w.add_image("samples", a, step)
-    imgs.append({"step": step, "rgb": [int(x) for x in a[:, 0, 0]]})
+    w.add_image("samples", a, step, walltime=1_600_000_000.5 + k)
+    imgs.append({"step": step, "ms": 1_600_000_000_500 + 1000 * k, "rgb": [int(x) for x in a[:, 0, 0]]})
 w.add_text("notes", "hello from tensorboardX", 3)
 w.add_histogram("weights", np.arange(100), 1)
 exp, ssi, sei = hparams({"lr": 0.01, "optimizer": "adam", "batch": 32}, {"hparam/loss": 0.5})
@@ -167,7 +167,12 @@ fn import_tensorboardx_event_files_value_by_value_and_idempotently() {
     let (_ui, url) = start_ui(&store);
     let api_imgs = http("GET", &format!("{url}/api/images?run=tb%2Frun_a"), None).json();
     for (k, img) in api_imgs.as_array().expect("images").iter().enumerate() {
-        assert_eq!(img["description"], format!("step {}", want["run_a"]["images"][k]["step"]));
+        let want_img = &want["run_a"]["images"][k];
+        assert_eq!(
+            (&img["step"], &img["timestamp"]),
+            (&want_img["step"], &want_img["ms"]),
+            "image {k}'s own step and time"
+        );
         let png = http("GET", &format!("{url}/api/blob/{}", img["hash"].as_str().expect("hash")), None).body;
         let px = decode_first_pixel(&png);
         let rgb: Vec<u8> = want["run_a"]["images"][k]["rgb"]
@@ -183,6 +188,7 @@ fn import_tensorboardx_event_files_value_by_value_and_idempotently() {
     // tensorboardX writes add_text("notes") under the tag "notes/text_summary", which is what TensorBoard shows too.
     assert_eq!(run["texts"][0]["name"], "notes/text_summary");
     assert_eq!(run["texts"][0]["text"], want["run_a"]["text"]);
+    assert_eq!(run["texts"][0]["step"], 3, "the text's own step");
 
     // Importing again adds nothing.
     let before = ok(&runlog(&store, &["ls", "--json"]));
@@ -244,7 +250,7 @@ fn export_is_read_by_tensorboards_event_accumulator() {
     run.log_at("acc", 10, 0.5).expect("log");
     run.log_at("acc", 20, 0.75).expect("log");
     run.log_image("samples", &png(12, 6, (250, 10, 10)), "red").expect("image");
-    run.log_image("samples", &png(12, 6, (10, 10, 250)), "blue").expect("image");
+    run.log_image_at("samples", &png(12, 6, (10, 10, 250)), "blue", 7, 1_700_000_000_000).expect("image");
     run.log_text("notes", "exported from runlog").expect("text");
     run.complete().expect("end");
     store.flush().expect("flush");
@@ -274,6 +280,7 @@ fn export_is_read_by_tensorboards_event_accumulator() {
     assert_eq!(imgs.len(), 2);
     assert_eq!(imgs[0]["pixel"], json!([250, 10, 10]));
     assert_eq!(imgs[1]["pixel"], json!([10, 10, 250]));
+    assert_eq!((imgs[0]["step"].as_i64(), imgs[1]["step"].as_i64()), (Some(0), Some(7)));
     assert_eq!((imgs[0]["width"].as_i64(), imgs[0]["height"].as_i64()), (Some(12), Some(6)));
     assert_eq!(got["texts"]["notes"], json!([[0, "exported from runlog"]]));
     assert_eq!(got["hparams"], json!({"lr": 0.003, "layers": 4.0, "optimizer": "adamw"}));
@@ -283,4 +290,7 @@ fn export_is_read_by_tensorboards_event_accumulator() {
     ok(&runlog(&back, &["import", "tensorboard", out_dir.to_str().expect("path"), "-e", "back"]));
     let back_loss = series(&back, "back/tb", "loss");
     assert_eq!(back_loss, loss.iter().map(|&(s, v)| (s, v as f32 as f64)).collect::<Vec<_>>());
+    let back_show: Json = serde_json::from_str(&ok(&runlog(&back, &["show", "back/tb", "--json"]))).expect("JSON");
+    let steps: Vec<_> = back_show["images"].as_array().expect("images").iter().map(|i| i["step"].clone()).collect();
+    assert_eq!(steps, [json!(0), json!(7)], "image steps survive the way out and back: {back_show}");
 }

@@ -366,6 +366,16 @@ impl Run {
         step
     }
 
+    /// A record of a sequence kept by [`Run::next_step`]: at the next step and now, or at `(step, timestamp_ms)`
+    /// given, after which the sequence continues.
+    fn pending_at(&self, kind: Kind, name: &str, at: Option<(i64, i64)>, body: Vec<u8>) -> Pending {
+        let Some((step, ms)) = at else { return self.pending(kind, name, Some(self.next_step(kind, name)), body) };
+        let mut c = self.shared.counters.lock().unwrap_or_else(|e| e.into_inner());
+        c.insert((kind, name.to_string()), step.saturating_add(1));
+        drop(c);
+        Pending { at: ms, ..self.pending(kind, name, Some(step), body) }
+    }
+
     fn pending(&self, kind: Kind, name: &str, step: Option<i64>, body: Vec<u8>) -> Pending {
         Pending { run: self.shared.rid, kind, name: name.to_string(), at: now_ms(), step, body, blob: None }
     }
@@ -452,11 +462,28 @@ impl Run {
     /// Logs a PNG or JPEG image (bytes or a path) under `name`, with a description. The bytes are stored once per
     /// content, however often they are logged; repeated calls with one name form a sequence (steps 0, 1, ...).
     pub fn log_image<'a>(&self, name: &str, image: impl Into<ImageSource<'a>>, description: &str) -> Result<()> {
+        self.image(name, image.into(), description, None)
+    }
+
+    /// [`Run::log_image`] at an explicit step, with the wall time it was made at (ms since the Unix epoch): how an
+    /// imported image keeps its own step and time. Later images of `name` without a step continue after `step`.
+    pub fn log_image_at<'a>(
+        &self,
+        name: &str,
+        image: impl Into<ImageSource<'a>>,
+        description: &str,
+        step: i64,
+        timestamp_ms: i64,
+    ) -> Result<()> {
+        self.image(name, image.into(), description, Some((step, timestamp_ms)))
+    }
+
+    fn image(&self, name: &str, image: ImageSource<'_>, description: &str, at: Option<(i64, i64)>) -> Result<()> {
         let l = &self.shared.limits;
         l.check_name("image name", name)?;
         l.check_bytes(&format!("description of image {name:?}"), description, l.max_text_bytes)?;
         let owned;
-        let bytes: &[u8] = match image.into() {
+        let bytes: &[u8] = match image {
             ImageSource::Bytes(b) => b,
             ImageSource::Path(p) => {
                 owned = read_limited(p, l.max_image_bytes as u64, &format!("image {name:?}"))?;
@@ -473,19 +500,27 @@ impl Run {
             size: bytes.len() as u64,
             description: description.to_string(),
         };
-        let step = self.next_step(Kind::Image, name);
-        let mut p = self.pending(Kind::Image, name, Some(step), record::encode(&body));
+        let mut p = self.pending_at(Kind::Image, name, at, record::encode(&body));
         p.blob = Some((hash, bytes.to_vec()));
         self.send(p)
     }
 
-    /// Logs a text under `name`.
+    /// Logs a text under `name`; repeated calls with one name form a sequence (steps 0, 1, ...).
     pub fn log_text(&self, name: &str, text: &str) -> Result<()> {
+        self.text(name, text, None)
+    }
+
+    /// [`Run::log_text`] at an explicit step, with the wall time it was written at (ms since the Unix epoch). Later
+    /// texts of `name` without a step continue after `step`.
+    pub fn log_text_at(&self, name: &str, text: &str, step: i64, timestamp_ms: i64) -> Result<()> {
+        self.text(name, text, Some((step, timestamp_ms)))
+    }
+
+    fn text(&self, name: &str, text: &str, at: Option<(i64, i64)>) -> Result<()> {
         let l = &self.shared.limits;
         l.check_name("text name", name)?;
         l.check_bytes(&format!("text {name:?}"), text, l.max_text_bytes)?;
-        let step = self.next_step(Kind::Text, name);
-        self.send(self.pending(Kind::Text, name, Some(step), record::encode(&Text { text: text.to_string() })))
+        self.send(self.pending_at(Kind::Text, name, at, record::encode(&Text { text: text.to_string() })))
     }
 
     /// Logs a chart under `name`: `json` is a document in one of Azure ML's chart schemas (see [`Chart::parse`]),

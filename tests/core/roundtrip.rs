@@ -41,7 +41,11 @@ fn every_log_kind_round_trips() {
     let dir = t.dir.path().join("img.png");
     std::fs::write(&dir, png(4, 4, 2)).expect("write png");
     run.log_image("sample", &dir, "from a path").expect("image path");
+    run.log_image_at("sample", &img, "imported", 40, 1_600_000_000_000).expect("image at a step");
+    run.log_image("sample", &img, "").expect("auto step continues after log_image_at");
     run.log_text("notes", "hello\nworld").expect("text");
+    run.log_text_at("notes", "at 9", 9, 1_600_000_000_001).expect("text at a step");
+    run.log_text("notes", "then 10").expect("text");
     run.log_param("lr", 0.01).expect("param");
     run.log_param("layers", 4).expect("param");
     run.log_param("lr", 0.01).expect("same param value again is fine");
@@ -88,7 +92,10 @@ fn every_log_kind_round_trips() {
     assert!(tables[0].value.columns[1].1[1].same(&Value::F64(f64::NEG_INFINITY)));
 
     let images = r.images(run.id(), Some("sample")).expect("images");
-    assert_eq!(images.len(), 2);
+    assert_eq!(images.len(), 4);
+    let at: Vec<_> = images.iter().map(|e| e.step).collect();
+    assert_eq!(at, [Some(0), Some(1), Some(40), Some(41)]);
+    assert_eq!(images[2].timestamp_ms, 1_600_000_000_000, "the given wall time");
     assert_eq!((images[0].value.width, images[0].value.height), (16, 8));
     assert_eq!(images[0].value.format, ImageFormat::Png);
     assert_eq!(images[0].value.description, "a gradient");
@@ -97,6 +104,8 @@ fn every_log_kind_round_trips() {
 
     let texts = r.texts(run.id(), None).expect("texts");
     assert_eq!(texts[0].value.text, "hello\nworld");
+    let at: Vec<_> = texts.iter().map(|e| (e.step, e.timestamp_ms == 1_600_000_000_001)).collect();
+    assert_eq!(at, [(Some(0), false), (Some(9), true), (Some(10), false)]);
     let files = r.files(run.id()).expect("files");
     assert_eq!(files[0].name, "config.yaml");
     assert_eq!(r.blob(&files[0].value.hash).expect("file blob"), b"lr: 0.01\n");

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 /// Arguments of `runlog show`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "JSON output (--json) is the run object of `runlog ls --json` with more fields:
-  metrics (name -> {last, step, count, min, max}), series (name, kind, count, description), images (name, step,
+  metrics (name -> {last, step, count, min, max}), series (name, kind, count, description), images (name, step, timestamp,
   description, width, height, hash), files (name, size, hash), children (run objects), log (stream, level, message,
   timestamp).")]
 pub struct Args {
@@ -49,7 +49,7 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
         v["images"] = images
             .iter()
             .map(|e| {
-                serde_json::json!({"name": e.name, "step": e.step, "description": e.value.description,
+                serde_json::json!({"name": e.name, "step": e.step, "timestamp": e.timestamp_ms, "description": e.value.description,
                 "width": e.value.width, "height": e.value.height, "hash": e.value.hash.as_str()})
             })
             .collect();

@@ -282,7 +282,7 @@ fn import_run(store: &Store, run: &Run, files: &[PathBuf]) -> anyhow::Result<Cou
                             Ok(())
                         } else {
                             c.images += 1;
-                            run.log_image(&v.tag, &img.encoded_image_string, &format!("step {}", ev.step))
+                            run.log_image_at(&v.tag, &img.encoded_image_string, "", ev.step, wall_ms(ev.wall_time))
                         }
                     }
                     (Some(tb::Kind::Tensor(t)), Some("images")) if t.string_val.len() > 2 => {
@@ -296,7 +296,7 @@ fn import_run(store: &Store, run: &Run, files: &[PathBuf]) -> anyhow::Result<Cou
                                 continue;
                             }
                             c.images += 1;
-                            res = res.and(run.log_image(&v.tag, img, &format!("step {}", ev.step)));
+                            res = res.and(run.log_image_at(&v.tag, img, "", ev.step, wall_ms(ev.wall_time)));
                         }
                         res
                     }
@@ -310,7 +310,7 @@ fn import_run(store: &Store, run: &Run, files: &[PathBuf]) -> anyhow::Result<Cou
                             Ok(())
                         } else {
                             c.texts += 1;
-                            run.log_text(&v.tag, &text.join("\n"))
+                            run.log_text_at(&v.tag, &text.join("\n"), ev.step, wall_ms(ev.wall_time))
                         }
                     }
                     (kind, plugin) => {
@@ -347,7 +347,12 @@ fn scalar(
         return Ok(());
     }
     c.points += 1;
-    run.log_at_time(tag, step, v, (wall_time * 1000.0).round() as i64)
+    run.log_at_time(tag, step, v, wall_ms(wall_time))
+}
+
+/// An event's wall time (seconds since the Unix epoch) in milliseconds.
+fn wall_ms(wall_time: f64) -> i64 {
+    (wall_time * 1000.0).round() as i64
 }
 
 fn summary_event(wall_ms: i64, step: i64, value: tb::SummaryValue) -> tb::Event {

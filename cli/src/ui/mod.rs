@@ -19,7 +19,7 @@
 //!   "downsampled", "points": [[step, value|null], ...]}` (with `x=time`: `[step, value|null, timestamp_ms]`)
 //! - `/api/rows?run=ID&name=N`: `{"columns": [...], "rows": [[...], ...], "steps": [...]}`
 //! - `/api/table?run=ID&name=N[&step=S]`: `{"steps": [...], "step": S, "columns": [...], "rows": [[...]]}`
-//! - `/api/images?run=ID`: `[{"name", "step", "description", "hash", "width", "height", "format"}]`
+//! - `/api/images?run=ID`: `[{"name", "step", "timestamp", "description", "hash", "width", "height", "format"}]`
 //! - `/api/logs?run=ID[&tail=N]`: `[{"stream", "level", "message", "timestamp"}]`
 //! - `/api/blob/HASH`: the bytes (PNG and JPEG with their MIME type)
 //!
@@ -470,7 +470,7 @@ async fn api_images(Extension(src): Extension<Src>, Query(q): Query<RunQ>) -> Ap
             .images(&id)?
             .iter()
             .map(|e| {
-                json!({"name": e.name, "step": e.step, "description": e.value.description,
+                json!({"name": e.name, "step": e.step, "timestamp": e.timestamp_ms, "description": e.value.description,
                 "hash": e.value.hash.as_str(), "width": e.value.width, "height": e.value.height,
                 "format": e.value.format.mime()})
             })
