@@ -97,11 +97,16 @@ pub fn run(args: Args, g: &Global) -> anyhow::Result<ExitCode> {
     let out = std::io::stdout();
     let mut out = out.lock();
     if args.json {
-        let list: Vec<serde_json::Value> =
-            placed.iter().map(|p| ls_json(&runs[p.index], &summaries[p.index])).collect();
+        // One run's object at a time: the array of 10,000 is never held whole.
         let mut buf = std::io::BufWriter::with_capacity(64 << 10, &mut out);
-        serde_json::to_writer(&mut buf, &list).context("write output")?;
-        writeln!(buf).context("write output")?;
+        buf.write_all(b"[").context("write output")?;
+        for (k, p) in placed.iter().enumerate() {
+            if k > 0 {
+                buf.write_all(b",").context("write output")?;
+            }
+            serde_json::to_writer(&mut buf, &ls_json(&runs[p.index], &summaries[p.index])).context("write output")?;
+        }
+        writeln!(buf, "]").context("write output")?;
         buf.flush().context("write output")?;
         return Ok(ExitCode::SUCCESS);
     }
