@@ -156,6 +156,9 @@ impl Store {
     }
 }
 
+/// One artifact as `Store.artifacts` gives it: `(path, blob hash or None, size, bytes or None)`.
+type ArtifactEntry<'py> = (String, Option<String>, u64, Option<Bound<'py, PyBytes>>);
+
 #[pymethods]
 impl Store {
     /// Opens (creating if needed) the store file at `path`, with the sync agent when a remote is configured.
@@ -337,6 +340,33 @@ impl Store {
         let reader = self.reader()?;
         let files = py.detach(|| reader.files(&id)).map_err(err)?;
         Ok(files.into_iter().map(|e| (e.name, e.value.hash.to_string(), e.value.size, e.timestamp_ms)).collect())
+    }
+
+    /// A run's artifacts as MLflow sees them, by path (images, each chart's latest version, files: the tree the sync
+    /// to MLflow uploads): `(path, blob hash or None, size, bytes or None)`; a chart's bytes are its JSON document.
+    fn artifacts<'py>(&self, py: Python<'py>, run_id: &str) -> PyResult<Vec<ArtifactEntry<'py>>> {
+        use runlog::sync::remote::mlflow::{Artifact, artifact_tree};
+        let id = self.resolve(py, run_id)?;
+        let reader = self.reader()?;
+        let tree = py
+            .detach(|| {
+                Ok::<_, runlog::Error>(artifact_tree(
+                    reader.images(&id, None)?,
+                    reader.charts(&id, None)?,
+                    reader.files(&id)?,
+                ))
+            })
+            .map_err(err)?;
+        Ok(tree
+            .into_iter()
+            .map(|(path, a)| {
+                let size = a.size();
+                match a {
+                    Artifact::Blob(hash, _) => (path, Some(hash.to_string()), size, None),
+                    Artifact::Bytes(b) => (path, None, size, Some(PyBytes::new(py, &b))),
+                }
+            })
+            .collect())
     }
 
     /// The texts (string metrics) of a run, of one name or all: `(name, step, text)`.

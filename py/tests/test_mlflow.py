@@ -363,6 +363,40 @@ def test_artifacts_of_every_kind_are_files_of_the_run(store_uri: str, tmp_path: 
         client.download_artifacts(rid, "missing.txt", str(tmp_path / "down"))
 
 
+def test_charts_and_images_logged_with_runlog_are_artifacts_as_the_sync_to_mlflow_uploads_them(
+        store_uri: str, tmp_path: Path) -> None:
+    import runlog
+    from PIL import Image
+
+    Image.new("RGB", (4, 2), (200, 10, 10)).save(tmp_path / "red.png")
+    cm = {"schema_type": "confusion_matrix", "schema_version": "1.0.0",
+          "data": {"class_labels": ["a", "b"], "matrix": [[3, 1], [0, 4]]}}
+    run = runlog.Experiment(runlog.Workspace(store=tmp_path / "runlog.db"), "azure").start_logging(
+        outputs=None, capture_logging=False)
+    run.log_confusion_matrix("cm", {**cm, "data": {**cm["data"], "matrix": [[1, 1], [1, 1]]}})
+    run.log_confusion_matrix("cm", cm)
+    run.log_image("sample", path=tmp_path / "red.png")
+    run.upload_file("notes.txt", str(_text(tmp_path / "notes.txt", "n")))
+    run.complete()
+    client = MlflowClient(tracking_uri=store_uri)
+    assert sorted((f.path, f.is_dir) for f in client.list_artifacts(run.id)) == [
+        ("charts", True), ("images", True), ("notes.txt", False)]
+    [chart] = client.list_artifacts(run.id, "charts")
+    assert chart.path == "charts/cm.json" and not chart.is_dir and chart.file_size > 0
+    got = Path(client.download_artifacts(run.id, "charts/cm.json", str(tmp_path / "down")))
+    assert json.loads(got.read_text()) == cm, "the chart's latest version, as the sync uploads it"
+    [img] = client.list_artifacts(run.id, "images/sample")
+    assert re.fullmatch(r"images/sample/step_0_\d+\.png", img.path), img.path
+    assert img.file_size == (tmp_path / "red.png").stat().st_size
+    down = Path(client.download_artifacts(run.id, img.path, str(tmp_path / "down")))
+    assert down.read_bytes() == (tmp_path / "red.png").read_bytes()
+
+
+def _text(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
 def test_a_resumed_run_is_running_again_and_ends_again(store_uri: str) -> None:
     client = MlflowClient(tracking_uri=store_uri)
     with mlflow.start_run() as run:

@@ -23,7 +23,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use runlog_core::{ErrorKind, ExperimentDetails, MetricSummary, Point, RunId, RunInfo, RunStatus};
-use runlog_sync::remote::mlflow::{MlflowLimits, check_key};
+use runlog_sync::remote::mlflow::{Artifact, MlflowLimits, artifact_tree, check_key};
 use serde_json::{Value as Json, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -1119,17 +1119,18 @@ fn get_history(ep: &Endpoint, req: Req) -> Answer {
 
 // --- artifacts -----------------------------------------------------------------------------------------------------
 
-/// A run's files by name (the latest upload of a name wins): `{name: (hash, size)}`.
-fn files_of(ep: &Endpoint, id: &RunId) -> Result<BTreeMap<String, (runlog_core::BlobHash, u64)>, MlflowError> {
-    Ok(ep.store.source().files(id)?.into_iter().map(|f| (f.name, (f.value.hash, f.value.size))).collect())
+/// A run's artifacts by path, the tree the sync to MLflow uploads ([`artifact_tree`]).
+fn files_of(ep: &Endpoint, id: &RunId) -> Result<BTreeMap<String, Artifact>, MlflowError> {
+    let src = ep.store.source();
+    Ok(artifact_tree(src.images(id)?, src.charts(id)?, src.files(id)?))
 }
 
 /// The entries right under `dir` (a relative path, `""` for the root) of a run's files, with paths relative to
 /// `base`.
-fn listing(files: &BTreeMap<String, (runlog_core::BlobHash, u64)>, dir: &str, base: &str) -> Vec<Json> {
+fn listing(files: &BTreeMap<String, Artifact>, dir: &str, base: &str) -> Vec<Json> {
     let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
     let mut out: BTreeMap<String, Json> = BTreeMap::new();
-    for (name, (_, size)) in files {
+    for (name, artifact) in files {
         let Some(rest) = name.strip_prefix(&prefix) else { continue };
         let (head, is_dir) = match rest.split_once('/') {
             Some((h, _)) => (h, true),
@@ -1140,7 +1141,7 @@ fn listing(files: &BTreeMap<String, (runlog_core::BlobHash, u64)>, dir: &str, ba
         let entry = if is_dir {
             json!({"path": rel, "is_dir": true})
         } else {
-            json!({"path": rel, "is_dir": false, "file_size": size})
+            json!({"path": rel, "is_dir": false, "file_size": artifact.size()})
         };
         out.entry(rel).or_insert(entry);
     }
@@ -1191,10 +1192,13 @@ async fn list_artifacts(Extension(ep): Extension<Endpoint>, RawQuery(q): RawQuer
 async fn download_artifact(Extension(ep): Extension<Endpoint>, Path(path): Path<String>) -> Response {
     blocking(move || {
         let (id, name) = proxied(&path)?;
-        let files = files_of(&ep, &id)?;
-        let (hash, _) =
-            files.get(&name).ok_or_else(|| not_found(format!("artifact {name:?} of run {id} not found")))?;
-        Ok(([(header::CONTENT_TYPE, "application/octet-stream")], ep.store.source().blob(hash)?))
+        let mut files = files_of(&ep, &id)?;
+        let bytes = match files.remove(&name) {
+            Some(Artifact::Blob(hash, _)) => ep.store.source().blob(&hash)?,
+            Some(Artifact::Bytes(b)) => b,
+            None => return Err(not_found(format!("artifact {name:?} of run {id} not found"))),
+        };
+        Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes))
     })
     .await
 }

@@ -667,13 +667,22 @@ class RunlogArtifactRepository(ArtifactRepository):
                 raise _mlflow_error(e) from None
         return self._run
 
-    def _files(self) -> dict[str, tuple[str, int]]:
-        """The run's files by name: the latest upload of each name wins."""
+    def _files(self) -> dict[str, tuple[str | bytes, int]]:
+        """The run's artifacts by path, each a blob hash or the bytes themselves, with its size: the images, each
+        chart's latest version (``charts/<name>.json``) and the files (the latest upload of each name wins), the tree
+        the sync to MLflow uploads and ``runlog ui``'s MLflow endpoint lists."""
         self._store.flush()
         try:
-            return {name: (h, size) for name, h, size, _ in self._store.files(self.run_id)}
+            listed = self._store.artifacts(self.run_id)
         except Exception as e:
             raise _mlflow_error(e) from None
+        out: dict[str, tuple[str | bytes, int]] = {}
+        for path, blob_hash, size, content in listed:
+            if content is not None:
+                out[path] = (content, size)
+            elif blob_hash is not None:
+                out[path] = (blob_hash, size)
+        return out
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         """Stores a file as ``artifact_path/<its name>`` of the run."""
@@ -716,8 +725,9 @@ class RunlogArtifactRepository(ArtifactRepository):
         if found is None:
             raise MlflowException(f"artifact {remote_file_path!r} of run {self.run_id} not found",
                                   RESOURCE_DOES_NOT_EXIST)
+        content = found[0]
         with open(local_path, "wb") as f:
-            f.write(self._store.blob(found[0]))
+            f.write(content if isinstance(content, bytes) else self._store.blob(content))
 
     def delete_artifacts(self, artifact_path: str | None = None) -> None:
         """Not supported: the store is append-only."""

@@ -15,11 +15,11 @@ mod api;
 mod map;
 
 use self::api::{Api, Auth, KeyValue, LogBatch, Metric, RunJson};
-use self::map::{Content, Op, Refusal};
 pub use self::map::{
-    DESCRIPTION_PREFIX, JOURNAL_BLOCK, MlflowLimits, PROPERTY_PREFIX, TAG_MLFLOW_PARENT, TAG_PARENT, TAG_RUN_ID,
-    TAG_STATUS_REASON, TAG_STORE_ID, check_key,
+    Artifact, DESCRIPTION_PREFIX, JOURNAL_BLOCK, MlflowLimits, PROPERTY_PREFIX, TAG_MLFLOW_PARENT, TAG_PARENT,
+    TAG_RUN_ID, TAG_STATUS_REASON, TAG_STORE_ID, artifact_tree, chart_artifact_path, check_key, image_artifact_path,
 };
+use self::map::{Content, Op, Refusal};
 use super::{Reconciled, Remote};
 use crate::error::{Error, Result};
 use async_trait::async_trait;

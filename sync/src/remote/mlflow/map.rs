@@ -332,8 +332,7 @@ pub fn plan(rec: &WireRecord, l: &MlflowLimits) -> Result<Vec<Op>, Refusal> {
         }
         Body::Image { hash, format, width, height, size, description } => {
             check_path("image name", name)?;
-            let ext = if format == "jpeg" { "jpg" } else { "png" };
-            let path = format!("images/{name}/step_{step}_{}.{ext}", rec.seq);
+            let path = image_artifact_path(name, step, rec.seq, format);
             let line = serde_json::json!({"seq": rec.seq, "step": rec.step, "at": rec.at, "path": path,
                 "format": format, "width": width, "height": height, "size": size, "hash": hash, "description": description});
             vec![
@@ -359,9 +358,64 @@ pub fn plan(rec: &WireRecord, l: &MlflowLimits) -> Result<Vec<Op>, Refusal> {
         Body::Chart(doc) => {
             // As MLflow's log_dict keeps a dict: the chart's latest version is the artifact charts/<name>.json.
             check_path("chart name", name)?;
-            vec![Op::Artifact { path: format!("charts/{name}.json"), content: Content::Bytes(doc.clone().into()) }]
+            vec![Op::Artifact { path: chart_artifact_path(name), content: Content::Bytes(doc.clone().into()) }]
         }
     })
+}
+
+/// Where an image record is an MLflow artifact: `images/<name>/step_<step>_<seq>.<png|jpg>` (`format` is `png` or
+/// `jpeg`, as on the wire).
+pub fn image_artifact_path(name: &str, step: i64, seq: i64, format: &str) -> String {
+    let ext = if format == "jpeg" { "jpg" } else { "png" };
+    format!("images/{name}/step_{step}_{seq}.{ext}")
+}
+
+/// Where a chart's latest version is an MLflow artifact: `charts/<name>.json`.
+pub fn chart_artifact_path(name: &str) -> String {
+    format!("charts/{name}.json")
+}
+
+/// One artifact of a run as MLflow sees it: a stored blob, or bytes made from a record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Artifact {
+    /// A blob of the store (an image, a file) and its size.
+    Blob(runlog_core::BlobHash, u64),
+    /// Bytes made from a record (a chart's JSON document).
+    Bytes(Vec<u8>),
+}
+
+impl Artifact {
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        match self {
+            Artifact::Blob(_, size) => *size,
+            Artifact::Bytes(b) => b.len() as u64,
+        }
+    }
+}
+
+/// A run's artifacts by path, the tree the sync to MLflow uploads, for the MLflow views of a store (the plugin's
+/// artifact repository, the MLflow endpoint of `runlog ui` and `serve`): each image at [`image_artifact_path`],
+/// each chart's latest version at [`chart_artifact_path`], and the run's files (the latest upload of a name wins,
+/// also over an image's or chart's path). Entries come in commit order, as the reader gives them.
+pub fn artifact_tree(
+    images: Vec<runlog_core::Entry<runlog_core::ImageRef>>,
+    charts: Vec<runlog_core::Entry<runlog_core::Chart>>,
+    files: Vec<runlog_core::Entry<runlog_core::FileRef>>,
+) -> std::collections::BTreeMap<String, Artifact> {
+    let mut out = std::collections::BTreeMap::new();
+    for e in images {
+        let format = if e.value.format == runlog_core::ImageFormat::Jpeg { "jpeg" } else { "png" };
+        let path = image_artifact_path(&e.name, e.step.unwrap_or(0), e.seq, format);
+        out.insert(path, Artifact::Blob(e.value.hash, e.value.size));
+    }
+    for e in charts {
+        out.insert(chart_artifact_path(&e.name), Artifact::Bytes(e.value.to_json().into_bytes()));
+    }
+    for f in files {
+        out.insert(f.name, Artifact::Blob(f.value.hash, f.value.size));
+    }
+    out
 }
 
 /// A point's identity in MLflow: (step, timestamp, value) as MLflow reads it back (NaN one value, ±infinity as
