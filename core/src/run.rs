@@ -43,6 +43,21 @@ struct RunShared {
     /// Next automatic step of rows, tables and images, per kind and name.
     counters: Mutex<rustc_hash::FxHashMap<(Kind, String), i64>>,
     limits: Limits,
+    /// The sampler a store's system-metrics option started for this run; stopped when the run ends.
+    #[cfg(feature = "system-metrics")]
+    sampler: Mutex<Option<crate::system::Sampler>>,
+}
+
+/// A handle to a run that does not keep it open (a sampler the run owns holds one).
+#[cfg(feature = "system-metrics")]
+pub(crate) struct WeakRun(std::sync::Weak<RunShared>);
+
+#[cfg(feature = "system-metrics")]
+impl WeakRun {
+    /// The run, unless its last handle is gone.
+    pub(crate) fn upgrade(&self) -> Option<Run> {
+        self.0.upgrade().map(|shared| Run { shared })
+    }
 }
 
 /// Where an image comes from.
@@ -150,11 +165,31 @@ impl Run {
         let run = Run::from_parts(store, rid, id, experiment.to_string(), display, buffers, true);
         if parent.is_none() {
             run.make_active();
+            #[cfg(feature = "system-metrics")]
+            if let Some(m) = &store.system_metrics {
+                let sampler = m.start_owned(&run)?;
+                *run.shared.sampler.lock().unwrap_or_else(|e| e.into_inner()) = Some(sampler);
+            }
         }
         if let Some(o) = store.observer() {
             o.run_started(&run);
         }
         Ok(run)
+    }
+
+    /// A handle that does not keep the run open.
+    #[cfg(feature = "system-metrics")]
+    pub(crate) fn downgrade(&self) -> WeakRun {
+        WeakRun(Arc::downgrade(&self.shared))
+    }
+
+    /// Stops the sampler the run owns, if any, after its last sample (before the run's final status).
+    fn stop_sampler(&self) {
+        #[cfg(feature = "system-metrics")]
+        {
+            let sampler = self.shared.sampler.lock().unwrap_or_else(|e| e.into_inner()).take();
+            drop(sampler);
+        }
     }
 
     fn from_parts(
@@ -177,6 +212,8 @@ impl Run {
                 owned,
                 counters: Mutex::new(Default::default()),
                 limits: Limits::LOCAL,
+                #[cfg(feature = "system-metrics")]
+                sampler: Mutex::new(None),
             }),
         }
     }
@@ -640,6 +677,7 @@ impl Run {
         if status == RunStatus::Running || status == RunStatus::Crashed {
             return Err(Error::invalid(format!("{status} is not a final status a run can be ended with")));
         }
+        self.stop_sampler();
         let l = &self.shared.limits;
         let reason = reason.map(|r| limit_reason(r, l.max_reason_bytes));
         let body = StatusChange { status, reason };
@@ -736,6 +774,9 @@ fn check_image(name: &str, bytes: &[u8], l: &Limits) -> Result<(ImageFormat, u32
 
 impl Drop for RunShared {
     fn drop(&mut self) {
+        // The sampler cannot log any more (it holds the run weakly); let its thread go before the run ends.
+        #[cfg(feature = "system-metrics")]
+        drop(self.sampler.get_mut().unwrap_or_else(|e| e.into_inner()).take());
         if self.owned && !self.buffers.ended.load(Ordering::Acquire) && self.store.inner.check().is_ok() {
             let (status, reason) = if std::thread::panicking() {
                 let msg = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "panicked".into());

@@ -25,6 +25,10 @@
 //! - `system/gpu<i>/utilization_percent`, `system/gpu<i>/memory_used_bytes` for each NVIDIA GPU, when NVIDIA's
 //!   management library (libnvidia-ml) can be loaded at run time; without it there are simply no GPU series.
 //!
+//! A store can sample every top-level run it starts instead: `Store::builder(path).system_metrics(Some(...))`, or
+//! `.system_metrics(SystemMetrics::from_env())` to follow `RUNLOG_SYSTEM_METRICS`; the run then owns the sampler,
+//! which stops (after one last sample) when the run ends.
+//!
 //! The sampler runs on its own thread and logs through the run like any caller: the training loop's log calls never
 //! wait for it. It reads /proc through `sysinfo` (no C library, no network) and loads NVML through `nvml-wrapper`
 //! (`libloading`) only if present. This module knows runs, not the store's internals.
@@ -36,7 +40,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use sysinfo::{Networks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
-/// The environment variable that turns sampling on for `runlog exec` (`1`, `true` or `yes`).
+/// The environment variable that turns sampling on (`1`, `true`, `yes` or `on`): for `runlog exec`, a Python
+/// script's own run, and a store opened with `.system_metrics(SystemMetrics::from_env())`.
 pub const ENV: &str = "RUNLOG_SYSTEM_METRICS";
 /// The default time between samples.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -74,17 +79,52 @@ impl SystemMetrics {
         self
     }
 
-    /// Starts the sampler thread logging into `run`. Errors: an interval under [`MIN_INTERVAL`], or a thread that
-    /// cannot be started.
-    pub fn start(&self, run: &Run) -> Result<Sampler> {
+    /// Sampling of this process every [`DEFAULT_INTERVAL`] if `RUNLOG_SYSTEM_METRICS` asks for it ([`enabled_by_env`]),
+    /// else `None`: what [`crate::StoreBuilder::system_metrics`] takes.
+    pub fn from_env() -> Option<SystemMetrics> {
+        enabled_by_env().then(SystemMetrics::new)
+    }
+
+    /// Checks the settings: an interval under [`MIN_INTERVAL`] is an error.
+    pub(crate) fn check(&self) -> Result<()> {
         if self.interval < MIN_INTERVAL {
             return Err(Error::Invalid(format!(
                 "system-metrics interval {:?} is below the limit of {:?}",
                 self.interval, MIN_INTERVAL
             )));
         }
-        Sampler::start(run.clone(), self.pid, self.interval)
+        Ok(())
+    }
+
+    /// Starts the sampler thread logging into `run`. Errors: an interval under [`MIN_INTERVAL`], or a thread that
+    /// cannot be started.
+    pub fn start(&self, run: &Run) -> Result<Sampler> {
+        self.check()?;
+        Sampler::start(Target::Run(run.clone()), self.pid, self.interval)
             .map_err(|e| Error::Invalid(format!("cannot start the system-metrics thread: {e}")))
+    }
+
+    /// Starts a sampler that the run itself owns (a store's [`crate::StoreBuilder::system_metrics`]): it holds the
+    /// run weakly, so that dropping the run's last handle still ends the run, and it stops when the run ends.
+    pub(crate) fn start_owned(&self, run: &Run) -> Result<Sampler> {
+        self.check()?;
+        Sampler::start(Target::Owner(run.downgrade()), self.pid, self.interval)
+            .map_err(|e| Error::Invalid(format!("cannot start the system-metrics thread: {e}")))
+    }
+}
+
+/// The run a sampler logs into: held by the sampler ([`SystemMetrics::start`]), or by its owner.
+enum Target {
+    Run(Run),
+    Owner(crate::run::WeakRun),
+}
+
+impl Target {
+    fn get(&self) -> Option<Run> {
+        match self {
+            Target::Run(r) => Some(r.clone()),
+            Target::Owner(w) => w.upgrade(),
+        }
     }
 }
 
@@ -102,7 +142,7 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    fn start(run: Run, pid: u32, interval: Duration) -> std::io::Result<Sampler> {
+    fn start(target: Target, pid: u32, interval: Duration) -> std::io::Result<Sampler> {
         let stop = Arc::new(AtomicBool::new(false));
         let (wake, sleep) = std::sync::mpsc::channel::<()>();
         let flag = stop.clone();
@@ -116,10 +156,14 @@ impl Sampler {
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => flag.load(Ordering::Relaxed),
                 };
                 s.refresh();
+                // An owner's run gone (its last handle dropped) ends the sampling.
+                let Some(run) = target.get() else { return };
                 if let Err(e) = s.log(&run) {
                     eprintln!("runlog: system metrics stopped: {e}");
                     return;
                 }
+                // This may be the run's last handle: dropping it ends the run, and with it this sampler (see finish).
+                drop(run);
                 if stopping {
                     return;
                 }
@@ -137,7 +181,11 @@ impl Sampler {
         self.stop.store(true, Ordering::Relaxed);
         let _ = self.wake.send(());
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // A run owning its sampler can end on the sampler's own thread (the thread held its last handle while
+            // logging); that thread then returns by itself, after the wake-up.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
@@ -282,5 +330,58 @@ mod tests {
         assert!(peak - mem[0] >= 100e6, "resident memory rose with the 200 MB touched: {mem:?}");
         assert!(!store.reader().series(run.id(), "system/cpu_percent").expect("series").is_empty());
         drop(keep);
+    }
+
+    #[test]
+    fn a_store_samples_each_top_level_run_it_starts_until_the_run_ends() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("s.db");
+        let mut too_fast = SystemMetrics::new();
+        too_fast.interval(Duration::from_millis(10));
+        let e = crate::Store::builder(&path).system_metrics(Some(too_fast)).open().expect_err("under the limit");
+        assert!(e.to_string().contains("below the limit of 100ms"), "{e}");
+        let mut every = SystemMetrics::new();
+        every.interval(Duration::from_millis(100));
+        let store = crate::Store::builder(&path)
+            .flush_interval(Duration::from_millis(1))
+            .system_metrics(Some(every))
+            .open()
+            .expect("store");
+        let plain = crate::Store::open(&path).expect("a second handle, without the option");
+        let run = store.start_run("sys").expect("run");
+        let child = run.child("fold").expect("child");
+        let unsampled = plain.start_run("sys").expect("run of the plain handle");
+        std::thread::sleep(Duration::from_millis(600));
+        run.complete().expect("end");
+        let r = store.reader();
+        let n = r.series(run.id(), "system/cpu_percent").expect("series").len();
+        assert!(n >= 3, "sampled every 100 ms for 600 ms, then once more at the end: {n} points");
+        std::thread::sleep(Duration::from_millis(250));
+        store.flush().expect("flush");
+        assert_eq!(r.series(run.id(), "system/cpu_percent").expect("series").len(), n, "nothing after the end");
+        for other in [child.id(), unsampled.id()] {
+            let names: Vec<String> = r.metrics(other).expect("metrics").into_iter().map(|m| m.name).collect();
+            assert!(!names.iter().any(|m| m.starts_with("system/")), "{names:?}");
+        }
+        child.complete().expect("end");
+        unsampled.complete().expect("end");
+
+        // A sampled run dropped without an end still ends (the sampler holds it weakly), as completed.
+        let dropped = store.start_run("sys").expect("run");
+        let id = dropped.id().clone();
+        std::thread::sleep(Duration::from_millis(250));
+        drop(dropped);
+        // The sampler may hold the last handle for a moment, while it logs: the run then ends on its thread.
+        let mut status = crate::RunStatus::Running;
+        for _ in 0..200 {
+            store.flush().expect("flush");
+            status = r.run(&id).expect("run").status;
+            if status != crate::RunStatus::Running {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(status, crate::RunStatus::Completed);
+        assert!(!r.series(&id, "system/cpu_percent").expect("series").is_empty());
     }
 }

@@ -60,6 +60,8 @@ pub struct StoreBuilder {
     durability: Durability,
     flush_interval: Duration,
     heartbeat_interval: Duration,
+    #[cfg(feature = "system-metrics")]
+    system_metrics: Option<crate::system::SystemMetrics>,
 }
 
 impl StoreBuilder {
@@ -82,13 +84,36 @@ impl StoreBuilder {
         self
     }
 
+    /// Samples the machine and this process into every top-level run the store handle starts (child runs and
+    /// attached runs are not sampled), from its start until it ends: see [`crate::system`]. Default: off (`None`).
+    /// [`crate::system::SystemMetrics::from_env`] turns it on when `RUNLOG_SYSTEM_METRICS` asks, as `runlog exec`
+    /// and the Python package read it. Feature `system-metrics`.
+    #[cfg(feature = "system-metrics")]
+    pub fn system_metrics(&mut self, m: Option<crate::system::SystemMetrics>) -> &mut Self {
+        self.system_metrics = m;
+        self
+    }
+
     /// Opens (creating if needed) the store. If this process already has the file open, the existing writer is shared
-    /// and these options are those of the first opening.
+    /// and the durability and intervals are those of the first opening; the system-metrics option is this handle's.
     pub fn open(&self) -> Result<Store> {
+        #[cfg(feature = "system-metrics")]
+        if let Some(m) = &self.system_metrics {
+            m.check()?;
+        }
+        let inner = self.open_inner()?;
+        Ok(Store {
+            inner,
+            #[cfg(feature = "system-metrics")]
+            system_metrics: self.system_metrics.clone().map(Arc::new),
+        })
+    }
+
+    fn open_inner(&self) -> Result<Arc<StoreInner>> {
         let canonical = canonical_path(&self.path)?;
         let mut open = registry().lock().unwrap_or_else(|e| e.into_inner());
         if let Some(inner) = open.get(&canonical).and_then(Weak::upgrade) {
-            return Ok(Store { inner });
+            return Ok(inner);
         }
         let fsync = self.durability == Durability::Fsync;
         writer::prepare(&canonical, fsync)?;
@@ -118,7 +143,7 @@ impl StoreBuilder {
         });
         open.retain(|_, w| w.strong_count() > 0);
         open.insert(canonical, Arc::downgrade(&inner));
-        Ok(Store { inner })
+        Ok(inner)
     }
 }
 
@@ -224,6 +249,9 @@ impl Drop for StoreInner {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) inner: Arc<StoreInner>,
+    /// What to sample into each top-level run this handle starts ([`StoreBuilder::system_metrics`]).
+    #[cfg(feature = "system-metrics")]
+    pub(crate) system_metrics: Option<Arc<crate::system::SystemMetrics>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -240,6 +268,8 @@ impl Store {
             durability: Durability::default(),
             flush_interval: DEFAULT_FLUSH_INTERVAL,
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            #[cfg(feature = "system-metrics")]
+            system_metrics: None,
         }
     }
 
