@@ -615,18 +615,14 @@ impl Reader {
             )
             .context("summarize runs")?;
         let mut rows = st.query([]).context("summarize runs")?;
-        let mut out: BTreeMap<RunId, Vec<MetricSummary>> = BTreeMap::new();
-        // Rows come run by run: one run's list is built, then moved into the map once.
-        let mut run: Option<(i64, RunId, Vec<MetricSummary>)> = None;
+        // Rows come run by run: a run's id is read once, with its first row.
+        let mut runs: Vec<(i64, RunId, Vec<MetricSummary>)> = Vec::new();
         while let Some(r) = rows.next().context("summarize runs")? {
             let rid: i64 = r.get(0).context("summarize runs")?;
-            if run.as_ref().is_none_or(|(at, _, _)| *at != rid) {
-                let id = RunId(r.get(1).context("summarize runs")?);
-                if let Some((_, id, list)) = run.replace((rid, id, Vec::new())) {
-                    out.insert(id, list);
-                }
+            if runs.last().is_none_or(|(at, _, _)| *at != rid) {
+                runs.push((rid, RunId(r.get(1).context("summarize runs")?), Vec::new()));
             }
-            let Some((_, _, list)) = run.as_mut() else { continue };
+            let Some((_, _, list)) = runs.last_mut() else { continue };
             let name = r.get_ref(2).context("summarize runs")?.as_str().context("summarize runs")?;
             let n: i64 = r.get(3).context("summarize runs")?;
             let lo: Option<f64> = r.get(4).context("summarize runs")?;
@@ -660,10 +656,7 @@ impl Reader {
                 }),
             }
         }
-        if let Some((_, id, list)) = run {
-            out.insert(id, list);
-        }
-        Ok(out)
+        Ok(runs.into_iter().map(|(_, id, list)| (id, list)).collect())
     }
 
     fn entries<T: serde::de::DeserializeOwned>(
@@ -894,13 +887,7 @@ fn apply_record(info: &mut RunInfo, kind: i64, key: &str, at: i64, body: &[u8]) 
             info.params.insert(key.to_owned(), record::decode(body)?);
         }
         Some(Kind::Tag) => {
-            let v = text(record::decode(body)?);
-            match info.tags.get_mut(key) {
-                Some(old) => *old = v,
-                None => {
-                    info.tags.insert(key.to_owned(), v);
-                }
-            }
+            info.tags.insert(key.to_owned(), text(record::decode(body)?));
         }
         Some(Kind::Property) if !info.properties.contains_key(key) => {
             info.properties.insert(key.to_owned(), text(record::decode(body)?));

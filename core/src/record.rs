@@ -131,6 +131,14 @@ pub enum ImageFormat {
 }
 
 impl ImageFormat {
+    /// Its name as stored and on the wire: `png` or `jpeg`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ImageFormat::Png => "png",
+            ImageFormat::Jpeg => "jpeg",
+        }
+    }
+
     /// The MIME type.
     pub fn mime(self) -> &'static str {
         match self {

@@ -99,16 +99,18 @@ impl SystemMetrics {
     /// Starts the sampler thread logging into `run`. Errors: an interval under [`MIN_INTERVAL`], or a thread that
     /// cannot be started.
     pub fn start(&self, run: &Run) -> Result<Sampler> {
-        self.check()?;
-        Sampler::start(Target::Run(run.clone()), self.pid, self.interval)
-            .map_err(|e| Error::Invalid(format!("cannot start the system-metrics thread: {e}")))
+        self.spawn(Target::Run(run.clone()))
     }
 
     /// Starts a sampler that the run itself owns (a store's [`crate::StoreBuilder::system_metrics`]): it holds the
     /// run weakly, so that dropping the run's last handle still ends the run, and it stops when the run ends.
     pub(crate) fn start_owned(&self, run: &Run) -> Result<Sampler> {
+        self.spawn(Target::Owner(run.downgrade()))
+    }
+
+    fn spawn(&self, target: Target) -> Result<Sampler> {
         self.check()?;
-        Sampler::start(Target::Owner(run.downgrade()), self.pid, self.interval)
+        Sampler::start(target, self.pid, self.interval)
             .map_err(|e| Error::Invalid(format!("cannot start the system-metrics thread: {e}")))
     }
 }

@@ -156,9 +156,6 @@ impl Store {
     }
 }
 
-/// One artifact as `Store.artifacts` gives it: `(path, blob hash or None, size, bytes or None)`.
-type ArtifactEntry<'py> = (String, Option<String>, u64, Option<Bound<'py, PyBytes>>);
-
 #[pymethods]
 impl Store {
     /// Opens (creating if needed) the store file at `path`, with the sync agent when a remote is configured.
@@ -317,13 +314,7 @@ impl Store {
                 d.set_item("name", &e.name)?;
                 d.set_item("step", e.step)?;
                 d.set_item("hash", e.value.hash.as_str())?;
-                d.set_item(
-                    "format",
-                    match e.value.format {
-                        runlog::ImageFormat::Png => "png",
-                        runlog::ImageFormat::Jpeg => "jpeg",
-                    },
-                )?;
+                d.set_item("format", e.value.format.name())?;
                 d.set_item("width", e.value.width)?;
                 d.set_item("height", e.value.height)?;
                 d.set_item("size", e.value.size)?;
@@ -343,8 +334,9 @@ impl Store {
     }
 
     /// A run's artifacts as MLflow sees them, by path (images, each chart's latest version, files: the tree the sync
-    /// to MLflow uploads): `(path, blob hash or None, size, bytes or None)`; a chart's bytes are its JSON document.
-    fn artifacts<'py>(&self, py: Python<'py>, run_id: &str) -> PyResult<Vec<ArtifactEntry<'py>>> {
+    /// to MLflow uploads): `(path, content, size)`, the content a blob hash (str) or the bytes themselves (a chart's
+    /// JSON document).
+    fn artifacts<'py>(&self, py: Python<'py>, run_id: &str) -> PyResult<Vec<(String, Bound<'py, PyAny>, u64)>> {
         use runlog::sync::remote::mlflow::{Artifact, artifact_tree};
         let id = self.resolve(py, run_id)?;
         let reader = self.reader()?;
@@ -361,10 +353,11 @@ impl Store {
             .into_iter()
             .map(|(path, a)| {
                 let size = a.size();
-                match a {
-                    Artifact::Blob(hash, _) => (path, Some(hash.to_string()), size, None),
-                    Artifact::Bytes(b) => (path, None, size, Some(PyBytes::new(py, &b))),
-                }
+                let content = match a {
+                    Artifact::Blob(hash, _) => PyString::new(py, hash.as_str()).into_any(),
+                    Artifact::Bytes(b) => PyBytes::new(py, &b).into_any(),
+                };
+                (path, content, size)
             })
             .collect())
     }

@@ -80,13 +80,9 @@ pub fn from_raw(raw: &RawRecord, part_rows: usize) -> std::result::Result<Vec<Wi
         }
         Kind::Image => {
             let i: ImageRef = core_record::decode(&raw.body).map_err(bad)?;
-            let format = match i.format {
-                runlog_core::ImageFormat::Png => "png",
-                runlog_core::ImageFormat::Jpeg => "jpeg",
-            };
             one(Body::Image {
                 hash: i.hash.to_string(),
-                format: format.to_string(),
+                format: i.format.name().to_string(),
                 width: i.width,
                 height: i.height,
                 size: i.size,

@@ -355,9 +355,9 @@ fn wall_ms(wall_time: f64) -> i64 {
     (wall_time * 1000.0).round() as i64
 }
 
-fn summary_event(wall_ms: i64, step: i64, value: tb::SummaryValue) -> tb::Event {
+fn summary_event(at_ms: i64, step: i64, value: tb::SummaryValue) -> tb::Event {
     tb::Event {
-        wall_time: wall_ms as f64 / 1000.0,
+        wall_time: at_ms as f64 / 1000.0,
         step,
         what: Some(tb::What::Summary(tb::Summary { value: vec![value] })),
     }

@@ -1120,7 +1120,7 @@ fn get_history(ep: &Endpoint, req: Req) -> Answer {
 // --- artifacts -----------------------------------------------------------------------------------------------------
 
 /// A run's artifacts by path, the tree the sync to MLflow uploads ([`artifact_tree`]).
-fn files_of(ep: &Endpoint, id: &RunId) -> Result<BTreeMap<String, Artifact>, MlflowError> {
+fn artifacts_of(ep: &Endpoint, id: &RunId) -> Result<BTreeMap<String, Artifact>, MlflowError> {
     let src = ep.store.source();
     Ok(artifact_tree(src.images(id)?, src.charts(id)?, src.files(id)?))
 }
@@ -1162,7 +1162,7 @@ fn list_artifacts_of_run(ep: &Endpoint, req: Req) -> Answer {
     let info = ep.run_info(&id)?;
     let dir = artifact_path(&req.opt_str("path")?.unwrap_or_default())?;
     let run = ep.run_json(&info, &ep.catalog()?, false)?;
-    let files = files_of(ep, &id)?;
+    let files = artifacts_of(ep, &id)?;
     Ok(json!({"root_uri": run["artifact_uri"], "files": listing(&files, &dir, "")}))
 }
 
@@ -1183,7 +1183,7 @@ async fn list_artifacts(Extension(ep): Extension<Endpoint>, RawQuery(q): RawQuer
     answer(ep, Req::from_query(q.as_deref()), |ep, req| {
         let (id, dir) = proxied(&req.opt_str("path")?.unwrap_or_default())?;
         ep.run_info(&id)?;
-        let files = files_of(ep, &id)?;
+        let files = artifacts_of(ep, &id)?;
         Ok(json!({"files": listing(&files, &dir, &dir)}))
     })
     .await
@@ -1192,7 +1192,7 @@ async fn list_artifacts(Extension(ep): Extension<Endpoint>, RawQuery(q): RawQuer
 async fn download_artifact(Extension(ep): Extension<Endpoint>, Path(path): Path<String>) -> Response {
     blocking(move || {
         let (id, name) = proxied(&path)?;
-        let mut files = files_of(&ep, &id)?;
+        let mut files = artifacts_of(&ep, &id)?;
         let bytes = match files.remove(&name) {
             Some(Artifact::Blob(hash, _)) => ep.store.source().blob(&hash)?,
             Some(Artifact::Bytes(b)) => b,

@@ -105,7 +105,7 @@ impl StoreBuilder {
         Ok(Store {
             inner,
             #[cfg(feature = "system-metrics")]
-            system_metrics: self.system_metrics.clone().map(Arc::new),
+            system_metrics: self.system_metrics.clone(),
         })
     }
 
@@ -251,7 +251,7 @@ pub struct Store {
     pub(crate) inner: Arc<StoreInner>,
     /// What to sample into each top-level run this handle starts ([`StoreBuilder::system_metrics`]).
     #[cfg(feature = "system-metrics")]
-    pub(crate) system_metrics: Option<Arc<crate::system::SystemMetrics>>,
+    pub(crate) system_metrics: Option<crate::system::SystemMetrics>,
 }
 
 impl std::fmt::Debug for Store {

@@ -673,16 +673,9 @@ class RunlogArtifactRepository(ArtifactRepository):
         the sync to MLflow uploads and ``runlog ui``'s MLflow endpoint lists."""
         self._store.flush()
         try:
-            listed = self._store.artifacts(self.run_id)
+            return {path: (content, size) for path, content, size in self._store.artifacts(self.run_id)}
         except Exception as e:
             raise _mlflow_error(e) from None
-        out: dict[str, tuple[str | bytes, int]] = {}
-        for path, blob_hash, size, content in listed:
-            if content is not None:
-                out[path] = (content, size)
-            elif blob_hash is not None:
-                out[path] = (blob_hash, size)
-        return out
 
     def log_artifact(self, local_file: str, artifact_path: str | None = None) -> None:
         """Stores a file as ``artifact_path/<its name>`` of the run."""

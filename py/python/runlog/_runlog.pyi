@@ -53,8 +53,8 @@ class Store:
         """The images of a run (of one name, or all)."""
     def files(self, run_id: str) -> list[tuple[str, str, int, int]]:
         """``(name, hash, size, timestamp_ms)`` of each uploaded file, oldest first."""
-    def artifacts(self, run_id: str) -> list[tuple[str, str | None, int, bytes | None]]:
-        """``(path, hash or None, size, bytes or None)`` of each artifact MLflow sees: images, charts, files."""
+    def artifacts(self, run_id: str) -> list[tuple[str, str | bytes, int]]:
+        """``(path, blob hash or the bytes, size)`` of each artifact MLflow sees: images, charts, files."""
     def texts(self, run_id: str, name: str | None = None) -> list[tuple[str, int | None, str]]:
         """``(name, step, text)`` of each string metric."""
     def charts(self, run_id: str, name: str | None = None) -> list[tuple[str, int | None, str]]:

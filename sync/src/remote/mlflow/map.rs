@@ -405,8 +405,7 @@ pub fn artifact_tree(
 ) -> std::collections::BTreeMap<String, Artifact> {
     let mut out = std::collections::BTreeMap::new();
     for e in images {
-        let format = if e.value.format == runlog_core::ImageFormat::Jpeg { "jpeg" } else { "png" };
-        let path = image_artifact_path(&e.name, e.step.unwrap_or(0), e.seq, format);
+        let path = image_artifact_path(&e.name, e.step.unwrap_or(0), e.seq, e.value.format.name());
         out.insert(path, Artifact::Blob(e.value.hash, e.value.size));
     }
     for e in charts {
