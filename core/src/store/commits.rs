@@ -1,6 +1,7 @@
 //! Commit notifications: who wants to know that the writer committed logged data (the in-process sync agent, which
-//! then sends at once instead of polling). Listeners run on the writer thread after the commit and must return
-//! quickly (set a flag, wake a task); they are never told about commits of sync bookkeeping alone.
+//! then sends at once instead of polling). Listeners run on the writer thread after the commit, before the callers
+//! waiting for it are answered (so a returned `flush` means they have heard), and must return quickly (set a flag,
+//! wake a task); they are never told about commits of sync bookkeeping alone.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};

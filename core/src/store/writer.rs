@@ -438,6 +438,10 @@ impl Writer {
         match outcome {
             Ok((replies, created)) => {
                 self.runs.extend(created);
+                // Listeners first: a caller whose flush returns knows they have heard of what it committed.
+                if data {
+                    self.commits.notify();
+                }
                 for r in replies {
                     match r {
                         Reply::Unit(tx, res) => {
@@ -450,9 +454,6 @@ impl Writer {
                 }
                 for w in self.waiters.drain(..) {
                     let _ = w.send(Ok(()));
-                }
-                if data {
-                    self.commits.notify();
                 }
             }
             Err(e) => {
